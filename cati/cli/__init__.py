@@ -1,0 +1,45 @@
+"""The ``cati`` console script: one entry point, one command group per feature.
+
+Each feature keeps its commands in its own module here and is listed in ``_GROUPS``. Errors a user
+can make exit with status 2 and one clear line on stderr; nothing prints a traceback unless
+``CATI_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+
+from cati.cli.common import CliError
+
+# module path -> attribute holding a click command or group
+_GROUPS: list[tuple[str, str]] = [
+    ("cati.cli.db", "db"),
+]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="cati")
+def cli() -> None:
+    """CATI service: random-digit dialling, Asterisk AMI, the 1+10 satisfaction survey."""
+
+
+for _module, _attr in _GROUPS:
+    cli.add_command(getattr(importlib.import_module(_module), _attr))
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Run the CLI; turn unexpected failures into one line instead of a traceback."""
+    try:
+        return cli.main(args=argv, prog_name="cati", standalone_mode=True)
+    except CliError:
+        raise
+    except Exception as exc:  # the last door: never a traceback for a user
+        if os.environ.get("CATI_DEBUG"):
+            raise
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)

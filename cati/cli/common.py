@@ -1,0 +1,45 @@
+"""Shared pieces of the CLI: the error type, settings and database access for commands."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from cati.db import make_engine, make_sessionmaker, transaction
+from cati.settings import Settings, SettingsError
+
+
+class CliError(click.ClickException):
+    """A user's mistake: one line on stderr, exit status 2."""
+
+    exit_code = 2
+
+    def show(self, file: object = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+def load_settings(data_dir: Path | None = None) -> Settings:
+    """Settings from the environment, optionally with another data directory."""
+    try:
+        settings = Settings()
+        if data_dir is not None:
+            settings = settings.model_copy(update={"data_dir": data_dir})
+        return settings
+    except (ValidationError, SettingsError) as exc:
+        raise CliError(f"bad settings: {exc}") from exc
+
+
+@contextmanager
+def cli_session(settings: Settings) -> Iterator[Session]:
+    """A session for one CLI command, committed when the command succeeds."""
+    engine = make_engine(settings.effective_database_url)
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            yield session
+    finally:
+        engine.dispose()

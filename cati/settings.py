@@ -1,0 +1,72 @@
+"""Service settings: environment variables with the ``CATI_`` prefix, a ``.env`` file, embedded defaults.
+
+Defaults make the service run on a fresh machine with nothing configured: SQLite in the data
+directory and the built-in simulated PBX. Production sets ``CATI_ENV=production``,
+``CATI_DATABASE_URL`` (PostgreSQL via psycopg 3), ``CATI_SECRET_KEY`` and the ``CATI_AMI_*`` settings.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or unusable; the message names it."""
+
+
+class Settings(BaseSettings):
+    """All settings of the service; every ``cati`` command reads the same ones."""
+
+    model_config = SettingsConfigDict(env_prefix="CATI_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Field(default=Path("cati-data"))
+    database_url: str | None = None
+    secret_key: str = DEV_SECRET_KEY
+
+    # Telephony (issue "Dialer"): with no AMI host the service starts the simulated PBX itself.
+    ami_host: str | None = None
+    ami_port: int = 5038
+    ami_username: str = "cati"
+    ami_secret: str = "cati-secret"
+    dial_template: str = "Local/{number}@respondents"
+    interviewer_context: str = "interviewer"
+    interviewer_endpoint_template: str = "PJSIP/{extension}"
+
+    # Privacy: how many trailing digits of a phone number an interviewer sees.
+    phone_visible_digits: int = Field(default=4, ge=0, le=11)
+
+    # Login back-off: failures within the window before the account is throttled.
+    login_max_failures: int = 5
+    login_lockout_seconds: int = 300
+
+    session_max_age_seconds: int = 12 * 3600
+    max_body_bytes: int = 1_000_000
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if self.env == "production" and (not self.secret_key or self.secret_key == DEV_SECRET_KEY):
+            raise SettingsError(
+                "CATI_SECRET_KEY must be set to a long random value outside development mode"
+            )
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL: ``CATI_DATABASE_URL`` or a SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'cati.sqlite3').resolve()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

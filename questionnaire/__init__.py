@@ -1,0 +1,1 @@
+"""Instrument format and interview engine. Pure: no I/O beyond loading an instrument file."""
