@@ -1,5 +1,39 @@
 """All tables. Import from here so Alembic and the app see the whole metadata."""
 
-from cati.models.base import Base
+from cati.models.audit import AuditEntry, AuditHead
+from cati.models.base import Base, utcnow
+from cati.models.campaigns import (
+    Campaign,
+    CampaignStatus,
+    DiallingMode,
+    District,
+    ExchangePrefix,
+    QuotaCell,
+    Stratum,
+)
+from cati.models.cases import Attempt, Case, CaseStatus
+from cati.models.interviews import AnswerEvent, Interview
+from cati.models.users import ApiToken, Role, User, WebSession
 
-__all__ = ["Base"]
+__all__ = [
+    "AnswerEvent",
+    "ApiToken",
+    "Attempt",
+    "AuditEntry",
+    "AuditHead",
+    "Base",
+    "Campaign",
+    "CampaignStatus",
+    "Case",
+    "CaseStatus",
+    "DiallingMode",
+    "District",
+    "ExchangePrefix",
+    "Interview",
+    "QuotaCell",
+    "Role",
+    "Stratum",
+    "User",
+    "WebSession",
+    "utcnow",
+]
