@@ -13,6 +13,7 @@ from cati.models.campaigns import (
 )
 from cati.models.cases import Attempt, Case, CaseStatus
 from cati.models.interviews import AnswerEvent, Interview
+from cati.models.seats import InterviewerSeat, SeatStatus
 from cati.models.users import ApiToken, Role, User, WebSession
 
 __all__ = [
@@ -30,8 +31,10 @@ __all__ = [
     "District",
     "ExchangePrefix",
     "Interview",
+    "InterviewerSeat",
     "QuotaCell",
     "Role",
+    "SeatStatus",
     "Stratum",
     "User",
     "WebSession",

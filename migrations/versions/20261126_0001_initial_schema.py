@@ -349,6 +349,50 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("answer_events", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_answer_events_interview_id"), ["interview_id"], unique=False)
+    op.create_table(
+        "interviewer_seats",
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("campaign_id", sa.Integer(), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("pause_reason", sa.String(length=64), nullable=True),
+        sa.Column("status_since", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("current_case_id", sa.Integer(), nullable=True),
+        sa.Column("current_attempt_id", sa.Integer(), nullable=True),
+        sa.Column("current_interview_id", sa.Integer(), nullable=True),
+        sa.Column("shift_started_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("shift_calls", sa.Integer(), nullable=False),
+        sa.Column("shift_completes", sa.Integer(), nullable=False),
+        sa.Column("shift_talk_seconds", sa.Integer(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"],
+            ["campaigns.id"],
+            name=op.f("fk_interviewer_seats_campaign_id_campaigns"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["current_attempt_id"],
+            ["attempts.id"],
+            name=op.f("fk_interviewer_seats_current_attempt_id_attempts"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["current_case_id"],
+            ["cases.id"],
+            name=op.f("fk_interviewer_seats_current_case_id_cases"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["current_interview_id"],
+            ["interviews.id"],
+            name=op.f("fk_interviewer_seats_current_interview_id_interviews"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_interviewer_seats_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("user_id", name=op.f("pk_interviewer_seats")),
+    )
     # The chain's head starts at the genesis hash (64 zeros); audit writers lock this row.
     op.bulk_insert(
         sa.table(
@@ -362,6 +406,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("interviewer_seats")
 
     with op.batch_alter_table("answer_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_answer_events_interview_id"))
