@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cati import __version__
 from cati.db import make_engine, make_sessionmaker
 from cati.errors import AppError
+from cati.events import EventBus, install_session_events
 from cati.settings import Settings, get_settings
 
 
@@ -77,6 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings.effective_database_url)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.bus.bind(asyncio.get_running_loop())
+        install_session_events(app.state.sessionmaker, app.state.bus)
         try:
             yield
         finally:
@@ -84,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="CATI service", version=__version__, lifespan=lifespan)
     app.state.settings = settings
+    app.state.bus = EventBus()
 
     @app.exception_handler(AppError)
     async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
