@@ -33,7 +33,7 @@ class LiveEvent:
     data: dict[str, Any]
 
 
-@dataclass
+@dataclass(eq=False)
 class Subscription:
     """A subscriber's queue; dropped events (a stalled client) are counted, never block publishers."""
 
