@@ -12,8 +12,18 @@ CAPTURES = Path(__file__).parent / "fixtures" / "ami-captures"
 
 #: What each call capture's respondent did, per originate in the order they were sent (README + runs.json).
 EXPECTED: dict[str, list[CallOutcome]] = {
-    **{n: [CallOutcome.ANSWERED] for n in ("answered-1", "answered-2", "answered-3", "answered-with-channelid",
-                                           "random-2", "random-4", "sync-answered")},
+    **{
+        n: [CallOutcome.ANSWERED]
+        for n in (
+            "answered-1",
+            "answered-2",
+            "answered-3",
+            "answered-with-channelid",
+            "random-2",
+            "random-4",
+            "sync-answered",
+        )
+    },
     **{n: [CallOutcome.BUSY] for n in ("busy-1", "busy-2", "busy-3", "forced-busy-via-variable", "random-6")},
     **{n: [CallOutcome.CONGESTION] for n in ("congestion-1", "congestion-2", "congestion-3")},
     **{n: [CallOutcome.NO_ANSWER] for n in ("noanswer-1", "noanswer-2", "random-1", "random-3", "random-5")},
@@ -23,8 +33,12 @@ EXPECTED: dict[str, list[CallOutcome]] = {
     # Async false (which the client never sends): Response Error "Originate failed" and no OriginateResponse.
     "sync-busy": [CallOutcome.FAILED],
     "concurrent-6-random": [
-        CallOutcome.BUSY, CallOutcome.ANSWERED, CallOutcome.NO_ANSWER,
-        CallOutcome.NO_ANSWER, CallOutcome.ANSWERED, CallOutcome.BUSY,
+        CallOutcome.BUSY,
+        CallOutcome.ANSWERED,
+        CallOutcome.NO_ANSWER,
+        CallOutcome.NO_ANSWER,
+        CallOutcome.ANSWERED,
+        CallOutcome.BUSY,
     ],
 }
 

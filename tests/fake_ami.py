@@ -137,53 +137,88 @@ class FakeAmi:
             self.logins += 1
             if msg.get("Username") == self.username and msg.get("Secret") == self.secret:
                 ok = AmiMessage.of(Response="Success", ActionID=aid, Message="Authentication accepted")
-                booted = AmiMessage.of(Event="FullyBooted", Privilege="system,all", Uptime="32",
-                                       LastReload="32", Status="Fully Booted")
+                booted = AmiMessage.of(
+                    Event="FullyBooted",
+                    Privilege="system,all",
+                    Uptime="32",
+                    LastReload="32",
+                    Status="Fully Booted",
+                )
                 await self._reply(conn, ok, booted)
             else:
-                await self._reply(conn, AmiMessage.of(Response="Error", ActionID=aid,
-                                                      Message="Authentication failed"))
+                await self._reply(
+                    conn, AmiMessage.of(Response="Error", ActionID=aid, Message="Authentication failed")
+                )
                 conn.writer.close()
         elif action == "ping":
-            await self._reply(conn, AmiMessage.of(Response="Success", ActionID=aid, Ping="Pong",
-                                                  Timestamp=f"{time.time():.6f}"))
+            await self._reply(
+                conn,
+                AmiMessage.of(Response="Success", ActionID=aid, Ping="Pong", Timestamp=f"{time.time():.6f}"),
+            )
         elif action == "logoff":
-            await self._reply(conn, AmiMessage.of(Response="Goodbye", ActionID=aid,
-                                                  Message="Thanks for all the fish."))
+            await self._reply(
+                conn, AmiMessage.of(Response="Goodbye", ActionID=aid, Message="Thanks for all the fish.")
+            )
             conn.writer.close()
         elif action == "originate":
             await self._originate(conn, msg)
         elif action == "coreshowchannels":
             items = [
-                AmiMessage.of(Event="CoreShowChannel", ActionID=aid, Channel=name, Uniqueid=uid,
-                              Linkedid=linked, ChannelState="6", ChannelStateDesc="Up")
+                AmiMessage.of(
+                    Event="CoreShowChannel",
+                    ActionID=aid,
+                    Channel=name,
+                    Uniqueid=uid,
+                    Linkedid=linked,
+                    ChannelState="6",
+                    ChannelStateDesc="Up",
+                )
                 for uid, (name, linked) in self.channels.items()
             ]
             await self._reply(
                 conn,
-                AmiMessage.of(Response="Success", ActionID=aid, EventList="start",
-                              Message="Channels will follow"),
+                AmiMessage.of(
+                    Response="Success", ActionID=aid, EventList="start", Message="Channels will follow"
+                ),
                 *items,
-                AmiMessage.of(Event="CoreShowChannelsComplete", ActionID=aid, EventList="Complete",
-                              ListItems=str(len(items))),
+                AmiMessage.of(
+                    Event="CoreShowChannelsComplete",
+                    ActionID=aid,
+                    EventList="Complete",
+                    ListItems=str(len(items)),
+                ),
             )
         elif action in ("hangup", "redirect"):
             target = msg.get("Channel") or ""
             uid = next((u for u, (n, _) in self.channels.items() if target in (u, n)), None)
             if uid is None:
-                await self._reply(conn, AmiMessage.of(Response="Error", ActionID=aid, Message="No such channel"))
+                await self._reply(
+                    conn, AmiMessage.of(Response="Error", ActionID=aid, Message="No such channel")
+                )
                 return
             if action == "redirect":
-                await self._reply(conn, AmiMessage.of(Response="Success", ActionID=aid,
-                                                      Message="Redirect successful"))
+                await self._reply(
+                    conn, AmiMessage.of(Response="Success", ActionID=aid, Message="Redirect successful")
+                )
                 return
             await self._reply(conn, AmiMessage.of(Response="Success", ActionID=aid, Message="Channel Hungup"))
             name, linked = self.channels.pop(uid)
-            await self._send(conn, AmiMessage.of(Event="Hangup", Channel=name, Uniqueid=uid, Linkedid=linked,
-                                                 Cause=msg.get("Cause") or "16", **{"Cause-txt": "Normal Clearing"},
-                                                 Timestamp=f"{time.time():.6f}"))
+            await self._send(
+                conn,
+                AmiMessage.of(
+                    Event="Hangup",
+                    Channel=name,
+                    Uniqueid=uid,
+                    Linkedid=linked,
+                    Cause=msg.get("Cause") or "16",
+                    **{"Cause-txt": "Normal Clearing"},
+                    Timestamp=f"{time.time():.6f}",
+                ),
+            )
         else:
-            await self._reply(conn, AmiMessage.of(Response="Error", ActionID=aid, Message="Invalid/unknown command"))
+            await self._reply(
+                conn, AmiMessage.of(Response="Error", ActionID=aid, Message="Invalid/unknown command")
+            )
 
     async def _originate(self, conn: _Conn, msg: AmiMessage) -> None:
         if self.drop_on_originate:
@@ -191,8 +226,10 @@ class FakeAmi:
             return
         if self._playback is None:
             if not self._scenarios:
-                await self._reply(conn, AmiMessage.of(Response="Error", ActionID=msg.action_id or "",
-                                                      Message="Originate failed"))
+                await self._reply(
+                    conn,
+                    AmiMessage.of(Response="Error", ActionID=msg.action_id or "", Message="Originate failed"),
+                )
                 return
             name = self._scenarios.popleft()
             self._playback = _Playback(name, calls(name))

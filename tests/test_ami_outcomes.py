@@ -17,8 +17,12 @@ from dialer.dispositions import AAPOR_LABELS, TEMPORARY_DISPOSITIONS, temporary_
 def _run(name: str, stream: list[AmiMessage]) -> tuple[AttemptTracker, list[AttemptUpdate]]:
     tracker = AttemptTracker()
     for i, call in enumerate(calls(name)):
-        tracker.register(f"a{i}", channel_id=call.channel_id, other_channel_id=call.other_channel_id,
-                         action_id=call.action_id)
+        tracker.register(
+            f"a{i}",
+            channel_id=call.channel_id,
+            other_channel_id=call.other_channel_id,
+            action_id=call.action_id,
+        )
     updates = [u for m in stream for u in tracker.feed(m)]
     return tracker, updates
 
@@ -37,7 +41,9 @@ def test_every_capture_gives_its_outcome(name: str) -> None:
         phases = [u.phase for u in updates if u.attempt_id == attempt_id]
         assert phases[-1] is AttemptPhase.ENDED and phases.count(AttemptPhase.ENDED) == 1
         if ended[attempt_id].outcome is CallOutcome.ANSWERED:
-            answered = next(u for u in updates if u.attempt_id == attempt_id and u.phase is AttemptPhase.ANSWERED)
+            answered = next(
+                u for u in updates if u.attempt_id == attempt_id and u.phase is AttemptPhase.ANSWERED
+            )
             assert answered.channel is not None and answered.channel.endswith(";1")
             assert ended[attempt_id].talk_seconds is not None and ended[attempt_id].talk_seconds > 1
         else:
@@ -45,7 +51,7 @@ def test_every_capture_gives_its_outcome(name: str) -> None:
 
 
 def test_sync_busy_without_originate_response_stays_open() -> None:
-    """Async false gives no OriginateResponse: the tracker must not guess (the client ends it on the Error)."""
+    """Async false: no OriginateResponse. The tracker must not guess; the client ends it on the Error."""
     tracker, updates = _run("sync-busy", messages("sync-busy"))
     assert _ended(updates) == {}
     assert tracker.open_attempts() == ["a0"]
@@ -89,8 +95,11 @@ def test_concurrent_capture_survives_shuffled_interleaving(rnd: object) -> None:
     for c in cs:
         owner[c.channel_id] = owner[c.other_channel_id or ""] = owner[c.action_id] = c.action_id
     for m in messages(name):
-        key = owner.get(m.get("Uniqueid") or "") or owner.get(m.get("DestUniqueid") or "") or owner.get(
-            m.action_id or "")
+        key = (
+            owner.get(m.get("Uniqueid") or "")
+            or owner.get(m.get("DestUniqueid") or "")
+            or owner.get(m.action_id or "")
+        )
         if key is not None:
             per_call.setdefault(key, []).append(m)
     queues = [list(v) for v in per_call.values()]
@@ -105,7 +114,7 @@ def test_concurrent_capture_survives_shuffled_interleaving(rnd: object) -> None:
 
 def test_late_events_after_the_end_are_ignored() -> None:
     stream = messages("busy-1")
-    tracker, updates = _run("busy-1", stream + stream[1:])  # a replay of the same events
+    _, updates = _run("busy-1", stream + stream[1:])  # a replay of the same events
     assert [u.phase for u in updates].count(AttemptPhase.ENDED) == 1
 
 
@@ -118,7 +127,9 @@ def test_reconcile_loses_gone_attempts_and_keeps_live_ones() -> None:
     for m in stream[: answer + 1]:
         tracker.feed(m)
     # The OriginateResponse and the hangups of ;2 are "missed" in a gap; ;1 is still up.
-    updates = tracker.reconcile([("cati-case-42-a", "cati-case-42-a", "Local/5551001@respondents-0000000f;1")])
+    updates = tracker.reconcile(
+        [("cati-case-42-a", "cati-case-42-a", "Local/5551001@respondents-0000000f;1")]
+    )
     assert [(u.attempt_id, u.outcome) for u in updates] == [("gone", CallOutcome.LOST)]
     last = [m for m in stream if m.event == "Hangup" and m.get("Uniqueid") == "cati-case-42-a"]
     ended = tracker.feed(last[0])
