@@ -90,6 +90,11 @@ class FakeAmi:
         if self._conns:
             await self._play(self._conns[-1], held)
 
+    async def release_events(self, *msgs: AmiMessage) -> None:
+        """Send events of our own making to the current connection."""
+        if self._conns:
+            await self._send(self._conns[-1], *msgs)
+
     def actions(self, name: str) -> list[AmiMessage]:
         return [m for m in self.received if (m.action or "").lower() == name.lower()]
 

@@ -21,6 +21,7 @@ from dialer.ami.client import (
     OriginateUnconfirmedError,
 )
 from dialer.ami.outcomes import AttemptPhase, AttemptUpdate, CallOutcome
+from dialer.ami.protocol import AmiMessage
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -306,3 +307,22 @@ def unused_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
     return port
+
+
+async def test_a_call_that_turns_up_after_being_lost_is_hung_up(server: FakeAmi) -> None:
+    server.drop_on_originate = True
+    async with connected(server) as (client, rec):
+        await client.wait_up(5)
+        with pytest.raises(OriginateUnconfirmedError):
+            await _originate(client, "late", "5551001")
+        server.drop_on_originate = False
+        await rec.until(lambda: "late" in rec.ended() and client.state is LinkState.UP)
+        # The PBX had the Originate after all: its channel appears on the new connection.
+        server.channels["cati-late-a"] = ("Local/5551001@respondents-00000099;1", "cati-late-a")
+        await server.release_events(
+            AmiMessage.of(Event="Newchannel", Channel="Local/5551001@respondents-00000099;1",
+                          Uniqueid="cati-late-a", Linkedid="cati-late-a", ChannelState="0")
+        )
+        await rec.until(lambda: [h.get("Channel") for h in server.actions("Hangup")] == ["cati-late-a"])
+        assert "cati-late-a" not in server.channels
+        assert [u.outcome for u in rec.updates if u.phase is AttemptPhase.ENDED] == [CallOutcome.LOST]
