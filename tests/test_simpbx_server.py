@@ -234,7 +234,7 @@ async def test_ring_no_answer_times_out_with_reason_3(make: Factory) -> None:
     hangup = await client.wait_for(_is("Hangup", Uniqueid="n-a;2"))
     assert (response["Reason"], hangup["Cause"]) == ("3", "19")
     ringing = await client.wait_for(_is("Newstate", Uniqueid="n-a", ChannelStateDesc="Ringing"))
-    assert 19.9 <= float(response["Timestamp"]) - float(ringing["Timestamp"]) <= 21
+    assert 19.9 <= float(response["Timestamp"]) - float(ringing["Timestamp"]) <= 30  # loop jitter x speed
 
 
 async def test_bad_originates_get_asterisk_errors(make: Factory) -> None:
@@ -302,7 +302,8 @@ async def test_sync_originate_answers_after_the_outcome(make: Factory) -> None:
 
 
 async def test_300_concurrent_calls_all_get_final_events(make: Factory) -> None:
-    pbx, client = await make(speed=30)
+    slow = parse_model({"defaults": {"fail_delay": 40, "patience_min": 5000, "patience_max": 5000}})
+    pbx, client = await make(speed=30, model=slow)  # every call lasts >= 1 s real: all overlap
     outcomes = ["answer", "busy", "congestion", "noanswer", "unallocated"]
     ids = [f"load-{i}" for i in range(300)]
     for i, cid in enumerate(ids):
@@ -316,6 +317,7 @@ async def test_300_concurrent_calls_all_get_final_events(make: Factory) -> None:
         await asyncio.sleep(0.05)
     assert set(responses) == set(ids)
     assert pbx.stats.max_active_calls >= 250
+    assert pbx.stats.abandoned_in_hold == 0
     reasons = [responses[cid]["Reason"] for cid in ids]
     assert reasons == ["4", "5", "8", "3", "0"] * 60
     busy_hangups = {m["Uniqueid"] for m in client.messages if m.event == "Hangup" and m["Cause"] == "17"}
