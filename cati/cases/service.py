@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import and_, case, false, func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from cati import audit
 from cati.cases import states
@@ -83,6 +84,12 @@ def campaign_rules(session: Session, campaign_id: int) -> CampaignRules:
     except ScheduleConfigError as exc:
         raise Invalid(f"campaign {campaign.code}: {exc}") from None
     return CampaignRules(campaign, windows, rules)
+
+
+def _touch(case: Case, now: dt.datetime) -> None:
+    """Stamp ``updated_at`` with the service's ``now`` (also when equal, so onupdate's clock never wins)."""
+    case.updated_at = now
+    flag_modified(case, "updated_at")
 
 
 def _check_now(now: dt.datetime) -> dt.datetime:
@@ -291,9 +298,9 @@ def next_case(
 
     Eligible: the campaign is in fieldwork; the case is pending or scheduled and due
     (``next_call_at <= now``), not blocked, under its attempt limit; its quota cell is open
-    (completes < target); its stratum's calling window is open now, or it has an appointment due
-    (the respondent chose the time). An appointment kept for one interviewer goes only to that
-    interviewer until ``appointment_grace_minutes`` have passed.
+    (completes < target); it has no call still up; its stratum's calling window is open now, or
+    it has an appointment due (the respondent chose the time). An appointment kept for one
+    interviewer goes only to that interviewer until ``appointment_grace_minutes`` have passed.
 
     Order: appointments due first; then the quota cell furthest from its target (completes /
     target); within a cell retries due (earliest first) before fresh numbers (in sample order).
@@ -337,6 +344,8 @@ def next_case(
             QuotaCell.completes < QuotaCell.target,
             or_(Case.stratum.in_(open_strata), appointment_due),
             reserved_ok,
+            # An interviewer may schedule a case while its call is still up: not until it ends.
+            ~select(Attempt.id).where(Attempt.case_id == Case.id, Attempt.ended_at.is_(None)).exists(),
         )
         .order_by(
             case((appointment_due, 0), else_=1),
@@ -358,7 +367,7 @@ def next_case(
     if chosen is None:
         return None
     states.transition(chosen, CaseStatus.dialling, why="handed out")
-    chosen.updated_at = now
+    _touch(chosen, now)
     session.flush()
     return chosen
 
@@ -388,7 +397,7 @@ def release_case(session: Session, case: Case, *, now: dt.datetime) -> Case:
         raise Conflict(f"case {case.id} has a call in progress; record its result instead")
     target = CaseStatus.pending if case.attempts_count == 0 else CaseStatus.scheduled
     states.transition(case, target, why="handed back without a call")
-    case.updated_at = now
+    _touch(case, now)
     session.flush()
     return case
 
@@ -416,7 +425,7 @@ def reclaim_stale_handouts(
         states.transition(
             c, CaseStatus.pending if c.attempts_count == 0 else CaseStatus.scheduled, why="stale hand-out"
         )
-        c.updated_at = now
+        _touch(c, now)
     session.flush()
     return [c.id for c in stale]
 
@@ -459,7 +468,7 @@ def start_attempt(
     )
     session.add(attempt)
     case.attempts_count += 1
-    case.updated_at = now
+    _touch(case, now)
     session.flush()
     return attempt
 
@@ -507,7 +516,7 @@ def mark_connected(
     a.connected_at = now
     a.interviewer_id = interviewer_id
     states.transition(c, CaseStatus.interviewing, why="connected to an interviewer")
-    c.updated_at = now
+    _touch(c, now)
     session.flush()
     return a
 
@@ -531,7 +540,7 @@ def mark_abandoned(session: Session, attempt: Attempt | str | int, *, now: dt.da
     if c.status == CaseStatus.scheduled.value and c.next_call_at is not None and c.next_call_at < tomorrow:
         opening = ctx.windows.next_opening(c.stratum, tomorrow)
         c.next_call_at = opening or tomorrow
-    c.updated_at = now
+    _touch(c, now)
     session.flush()
     return a
 
@@ -581,7 +590,7 @@ def _apply(
         final=final,
     )
     c.last_disposition = code
-    c.updated_at = now
+    _touch(c, now)
     if decision.final_code is not None:
         states.transition(c, CaseStatus.finalised, why=decision.reason)
         c.final_disposition = decision.final_code
@@ -863,7 +872,7 @@ def finalise_open_cases(
         states.transition(c, CaseStatus.finalised, why="close of fieldwork")
         c.final_disposition = code
         c.next_call_at = None
-        c.updated_at = now
+        _touch(c, now)
         counts[code] = counts.get(code, 0) + 1
     session.flush()
     if cases:
