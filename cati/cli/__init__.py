@@ -19,6 +19,7 @@ from cati.cli.common import CliError
 # module path -> attribute holding a click command or group
 _GROUPS: list[tuple[str, str]] = [
     ("cati.cli.db", "db"),
+    ("cati.cli.rdd", "rdd_group"),
 ]
 
 
