@@ -7,14 +7,15 @@ from collections.abc import Iterator
 
 import pytest
 from case_factory import ALWAYS_OPEN, MONDAY_9, make_campaign, make_interviewer
+from click.testing import CliRunner
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from cati.audit import verify_chain
 from cati.cases import service as svc
-from cati.cases.sample import district_numbers
 from cati.cases.states import TRANSITIONS, IllegalTransition, can_transition, transition
+from cati.cli import cli
 from cati.db import make_sessionmaker, transaction
 from cati.errors import Conflict, Invalid
 from cati.models import Attempt, AuditEntry, Case, CaseStatus, District, QuotaCell
@@ -60,10 +61,26 @@ def test_release_hands_out_consecutive_positions_as_replicates(s: Session) -> No
     assert [c.sample_position for c in cases] == list(range(15))
     assert [c.stratum for c in cases] == ["staff"] * 10 + ["resident"] * 5
     assert all(c.status == "pending" and c.bank == c.phone_number[:-2] for c in cases)
-    # The numbers are the district's ordered sample, re-generable from the seed.
-    expected = district_numbers(
-        seed_hex="5eed" * 8, district_code="D0", prefixes=["1300"], suffix_digits=3, start=0, count=15
+    # The numbers are the district's ordered sample: anyone with the revealed seed re-generates them.
+    out = CliRunner().invoke(
+        cli,
+        [
+            "rdd",
+            "generate",
+            "--prefix",
+            "1300",
+            "--suffix-digits",
+            "3",
+            "--seed",
+            "5eed" * 8,
+            "--district",
+            "D0",
+            "--count",
+            "15",
+        ],
     )
+    assert out.exit_code == 0, out.output
+    expected = out.output.split()
     assert [c.phone_number for c in cases] == expected
     assert len(set(expected)) == 15 and all(n.startswith("1300") and len(n) == 7 for n in expected)
     assert s.get(District, d0).sample_position == 15  # type: ignore[union-attr]

@@ -1,38 +1,35 @@
 """Where a district's ordered RDD sample comes from: the one seam between cases and ``dialer.rdd``.
 
-``district_numbers`` returns positions [start, start + count) of a district's ordered sample. The
-service hands those positions out under a row lock on the district, so the same position is never
-released twice; the sample itself is a pure function of (campaign seed, district, frame), so every
-process and every restart sees the same order, and after close anyone can re-generate it.
-
-Interim implementation until ``dialer.rdd`` (branch ``rdd``) lands: a seeded numpy permutation of
-the district's frame (prefix x every suffix). Replace ``_ordered_indices`` with the rdd API when it
-is merged; the signature of ``district_numbers`` stays.
+``district_numbers`` returns positions [start, start + count) of a district's ordered sample:
+``dialer.rdd.generate`` over the district's frame (its exchange prefixes x every suffix) under the
+district's own seed, ``dialer.rdd.district_seed(campaign seed, district code)``. The service hands
+those positions out under a row lock on the district, so the same position is never released
+twice; the sample itself is a pure function of (campaign seed, district code, frame), so every
+process and every restart sees the same order, and after close anyone can re-generate it with
+``cati rdd generate --seed <district seed> --prefix ...``.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
-import numpy as np
-
 from cati.errors import Invalid
+from dialer import rdd
 
 
-def frame_size(prefixes: Sequence[str], suffix_digits: int) -> int:
+def district_frame(district_code: str, prefixes: Sequence[str], suffix_digits: int) -> rdd.Frame:
+    """The district's sampling frame; Invalid names what is wrong with it."""
+    if not prefixes:
+        raise Invalid(f"district {district_code!r} has no exchange prefix")
+    try:
+        return rdd.Frame(tuple(prefixes), suffix_digits)
+    except rdd.RddError as exc:
+        raise Invalid(f"district {district_code!r}: {exc}") from None
+
+
+def frame_size(district_code: str, prefixes: Sequence[str], suffix_digits: int) -> int:
     """How many numbers the district's frame holds."""
-    return len(prefixes) * int(10**suffix_digits)
-
-
-def _district_seed(seed_hex: str, district_code: str) -> int:
-    digest = hashlib.sha256(f"cati-district-sample\0{seed_hex}\0{district_code}".encode()).digest()
-    return int.from_bytes(digest[:16], "big")
-
-
-def _ordered_indices(seed_hex: str, district_code: str, size: int, stop: int) -> np.ndarray:
-    rng = np.random.Generator(np.random.PCG64(_district_seed(seed_hex, district_code)))
-    return rng.permutation(size)[:stop]
+    return district_frame(district_code, prefixes, suffix_digits).size
 
 
 def district_numbers(
@@ -50,15 +47,14 @@ def district_numbers(
     """
     if not seed_hex:
         raise Invalid("the campaign has no sampling seed; set one before releasing sample")
-    if not prefixes:
-        raise Invalid(f"district {district_code!r} has no exchange prefix")
-    frame = sorted(prefixes)
-    size = frame_size(frame, suffix_digits)
-    if start + count > size:
+    frame = district_frame(district_code, prefixes, suffix_digits)
+    if start + count > frame.size:
         raise Invalid(
             f"district {district_code!r}: {count} more numbers asked for but only "
-            f"{max(size - start, 0)} of its {size} are left"
+            f"{max(frame.size - start, 0)} of its {frame.size} are left"
         )
-    idx = _ordered_indices(seed_hex, district_code, size, start + count)[start:]
-    base = 10**suffix_digits
-    return [f"{frame[int(i) // base]}{int(i) % base:0{suffix_digits}d}" for i in idx]
+    try:
+        seed = rdd.district_seed(seed_hex, district_code)
+        return rdd.format_numbers(rdd.generate(frame, seed, count, start))
+    except rdd.RddError as exc:
+        raise Invalid(f"district {district_code!r}: {exc}") from None

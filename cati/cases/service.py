@@ -272,7 +272,8 @@ def top_up(
         ).scalar_one()
         if open_cases >= ctx.rules.topup_min_open:
             continue
-        left = frame_size(_prefixes(session, district.id), district.suffix_digits) - district.sample_position
+        size = frame_size(district.code, _prefixes(session, district.id), district.suffix_digits)
+        left = size - district.sample_position
         count = min(ctx.rules.topup_batch, left)
         if count <= 0:
             continue
