@@ -297,6 +297,24 @@ def test_appointment_is_dialled_outside_the_window_and_first(s: Session) -> None
     assert svc.next_case(s, b.campaign_id, now=lunch) is None  # the fresh cases wait for the window
 
 
+def test_missed_appointment_is_tried_again_soon_even_outside_the_window(s: Session) -> None:
+    b = make_campaign(s, districts=1, windows={})
+    iv = make_interviewer(s, "iv")
+    svc.release_sample(s, b.campaign_id, b.district_ids[0], "staff", 1, NOW)
+    case, _ = dial(s, b.campaign_id, NOW, "ch-1")
+    svc.mark_connected(s, "ch-1", interviewer_id=iv, now=NOW)
+    lunch = NOW + dt.timedelta(hours=3, minutes=30)  # 12:30 Shanghai
+    svc.record_interviewer_outcome(s, case, disposition_code="2.21", now=NOW + M, appointment_at=lunch)
+    svc.record_call_result(s, "ch-1", outcome="answered", now=NOW + M)
+    dial(s, b.campaign_id, lunch, "ch-2")
+    svc.record_call_result(s, "ch-2", outcome="no_answer", hangup_cause=19, now=lunch + M)
+    assert case.status == "scheduled" and case.next_call_at == lunch + 31 * M
+    assert case.appointment_at == lunch  # still an appointment: first in line, windows do not apply
+    assert svc.next_case(s, b.campaign_id, now=lunch + 30 * M) is None
+    again = svc.next_case(s, b.campaign_id, now=lunch + 31 * M)
+    assert again is not None and again.id == case.id
+
+
 def test_interviewer_outcome_validation(s: Session) -> None:
     b = make_campaign(s, districts=1)
     svc.release_sample(s, b.campaign_id, b.district_ids[0], "staff", 1, NOW)

@@ -639,7 +639,8 @@ def _apply(
             },
             at=now,
         )
-    else:
+    elif decision.reason != RetryReason.appointment_missed:
+        # A missed appointment keeps it (first in line, outside windows) until attempts run out.
         c.appointment_at = None
         c.appointment_interviewer_id = None
     session.flush()
