@@ -20,6 +20,7 @@ from cati.cli.common import CliError
 _GROUPS: list[tuple[str, str]] = [
     ("cati.cli.db", "db"),
     ("cati.cli.simpbx", "simpbx"),
+    ("cati.cli.rdd", "rdd_group"),
 ]
 
 

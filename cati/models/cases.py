@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cati.models.base import Base, utcnow
@@ -63,6 +63,16 @@ class Attempt(Base):
     """One call to a case's number. ``channel_id`` is the AMI ChannelId set on the Originate."""
 
     __tablename__ = "attempts"
+    __table_args__ = (
+        # At most one open attempt per case: the database itself refuses a number in two calls.
+        Index(
+            "uq_attempts_one_open_per_case",
+            "case_id",
+            unique=True,
+            postgresql_where=text("ended_at IS NULL"),
+            sqlite_where=text("ended_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)

@@ -1,0 +1,1 @@
+"""Cases: sample release, the case state machine and the scheduling service."""
