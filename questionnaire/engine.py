@@ -365,7 +365,14 @@ class Interview:
         for item_id, raw in data["answers"].items():
             answer = _answer_from(raw)
             if answer.status is AnswerStatus.ANSWERED:
-                if answer.value is None or _coerce(instrument.item(item_id), answer.value) != answer.value:
+                try:
+                    fits = (
+                        answer.value is not None
+                        and _coerce(instrument.item(item_id), answer.value) == answer.value
+                    )
+                except InvalidAnswer as exc:
+                    raise BadSavedState(f"answer to {item_id} does not fit the item: {exc}") from exc
+                if not fits:
                     raise BadSavedState(f"answer to {item_id} does not fit the item: {answer.value!r}")
             elif answer.value is not None:
                 raise BadSavedState(f"a {answer.status.value} answer to {item_id} carries a value")
