@@ -176,19 +176,24 @@ def score_districts(
     an item not answered with a rating option. Strata in ``strata_names`` are always reported.
     """
     array = _as_points(points, scheme)
-    district_labels = np.asarray(districts).astype(str)
+    district_labels = np.asarray(districts)
     stratum_labels = np.asarray(strata).astype(str)
     n = array.shape[0]
     if district_labels.shape != (n,) or stratum_labels.shape != (n,):
         raise ValueError("districts and strata need one label per row of points")
-    names, d_idx = np.unique(district_labels, return_inverse=True)
+    # np.unique without an inverse hashes; searchsorted on the few names is cheaper than a full sort.
+    names = np.unique(district_labels)
+    d_idx = np.searchsorted(names, district_labels)
     k = len(names)
     stratum_names = list(strata_names)
-    for extra in np.unique(stratum_labels).tolist():
-        if extra not in stratum_names:
+    s_idx = np.full(n, -1, dtype=np.intp)
+    for j, name in enumerate(stratum_names):
+        s_idx[stratum_labels == name] = j
+    if (s_idx < 0).any():
+        for extra in np.unique(stratum_labels[s_idx < 0]).tolist():
+            s_idx[stratum_labels == extra] = len(stratum_names)
             stratum_names.append(extra)
-    s_idx = np.searchsorted(np.asarray(sorted(stratum_names)), stratum_labels)
-    s_order = sorted(stratum_names)
+    n_strata = len(stratum_names)
 
     valid = _valid(array)
     scores = _scores(array, scheme, valid)
@@ -204,35 +209,32 @@ def score_districts(
         sd[n_valid < 2] = np.nan
         se = sd / np.sqrt(n_valid)
 
-        weighted = np.where(valid[:, None], array, 0.0)
-        dim_points = weighted @ scheme.dimension_matrix()
-        overall_points = weighted[:, 0] * (scheme.overall_weight / 100.0)
-        dim_means = (
+        # Dimension points: average each column per district first, then weight the (k x items)
+        # means; far cheaper than weighting a million rows (and the same sum).
+        answered = np.where(valid[:, None], array, 0.0)
+        column_means = (
             np.stack(
-                [
-                    np.bincount(d_idx, weights=dim_points[:, j], minlength=k)
-                    for j in range(dim_points.shape[1])
-                ],
+                [np.bincount(d_idx, weights=answered[:, j], minlength=k) for j in range(answered.shape[1])],
                 axis=1,
             )
             / n_valid[:, None]
-            if dim_points.shape[1]
-            else np.zeros((k, 0))
         )
-        overall_means = np.bincount(d_idx, weights=overall_points, minlength=k) / n_valid
+        dim_means = column_means @ scheme.dimension_matrix()
+        overall_means = column_means[:, 0] * (scheme.overall_weight / 100.0)
 
-        cell = d_idx * len(s_order) + s_idx
-        cells = k * len(s_order)
-        cell_valid = np.bincount(cell, weights=v, minlength=cells).reshape(k, len(s_order))
-        cell_all = np.bincount(cell, minlength=cells).reshape(k, len(s_order))
-        cell_means = (np.bincount(cell, weights=safe_scores, minlength=cells).reshape(k, len(s_order))
+        cell = d_idx * n_strata + s_idx
+        cells = k * n_strata
+        cell_valid = np.bincount(cell, weights=v, minlength=cells).reshape(k, n_strata)
+        cell_all = np.bincount(cell, minlength=cells).reshape(k, n_strata)
+        cell_means = (np.bincount(cell, weights=safe_scores, minlength=cells).reshape(k, n_strata)
                       / cell_valid)  # fmt: skip
 
     prob = prob_above(means, se)
     ranks, ranges = rank_ranges(means, prob)
 
     results: list[DistrictScore] = []
-    for i, name in enumerate(names.tolist()):
+    labels = [str(name) for name in names.tolist()]
+    for i, name in enumerate(labels):
         score = _num(means[i])
         half = _num(Z95 * se[i])
         results.append(
@@ -255,14 +257,13 @@ def score_districts(
                         invalid=int(cell_all[i, j] - cell_valid[i, j]),
                         score=_num(cell_means[i, j]),
                     )
-                    for s in stratum_names
-                    for j in [s_order.index(s)]
+                    for j, s in enumerate(stratum_names)
                 },
                 rank=None if ranks[i] == 0 else int(ranks[i]),
                 rank_range=None if ranks[i] == 0 else (int(ranges[i, 0]), int(ranges[i, 1])),
                 prob_above={
                     other: float(prob[i, j])
-                    for j, other in enumerate(names.tolist())
+                    for j, other in enumerate(labels)
                     if j != i and not np.isnan(prob[i, j])
                 },
             )
