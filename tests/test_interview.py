@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from importlib import resources
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,7 +22,7 @@ from questionnaire.engine import (
     InvalidAnswer,
     State,
 )
-from questionnaire.loader import default_instrument
+from questionnaire.loader import default_instrument, parse_instrument
 from questionnaire.model import Instrument, ItemKind
 
 INST = default_instrument()
@@ -447,3 +448,46 @@ def test_resuming_with_another_instrument_version_is_refused() -> None:
         Interview.from_dict(_other_version(INST), iv.to_dict())
     with pytest.raises(BadSavedState, match="not JSON"):
         Interview.from_json(INST, "{")
+
+
+def _with_follow_up() -> Instrument:
+    """The default instrument with a yes/no question that decides whether suggestions are asked."""
+    text = SOURCE_YAML.replace(
+        "  - id: suggestions\n    kind: text\n",
+        "  - id: has_suggestions\n    kind: single_choice\n"
+        "    text: {zh-CN: 您有意见或建议吗？, en: 'Any suggestions?'}\n"
+        "    options:\n"
+        "      - {code: 1, value: 'yes', label: {zh-CN: 有, en: 'Yes'}}\n"
+        "      - {code: 2, value: 'no', label: {zh-CN: 没有, en: 'No'}}\n"
+        "  - id: suggestions\n    kind: text\n    ask_if: {item: has_suggestions, codes: [1]}\n",
+    )
+    return parse_instrument(text, "follow-up.yaml")
+
+
+SOURCE_YAML = (resources.files("questionnaire") / "instruments" / "satisfaction.yaml").read_text(
+    encoding="utf-8"
+)
+
+
+def test_routing_skips_and_clears_answers_that_no_longer_apply() -> None:
+    inst = _with_follow_up()
+    clock = Clock()
+    iv = Interview.start(inst, "staff", clock())
+    iv.answer("s_age", 30, clock())
+    iv.answer("s_tie", 2, clock())
+    for item_id in RATED:
+        iv.answer(item_id, 2, clock())
+    iv.answer("has_suggestions", "yes", clock())
+    assert iv.current is not None and iv.current.id == "suggestions"
+    iv.answer("suggestions", "多建公园", clock())
+    iv.back(clock())
+    iv.back(clock())
+    assert iv.current is not None and iv.current.id == "has_suggestions"
+    iv.answer("has_suggestions", "no", clock())
+    assert iv.state is State.COMPLETED and "suggestions" not in iv.answers
+    assert iv.events[-1].cleared == ("suggestions",)
+    assert iv.score_row()["suggestions"] == "" and iv.score_row()["has_suggestions"] == "no"
+    restored = Interview.from_json(inst, iv.to_json())
+    assert restored.events[-1].cleared == ("suggestions",)
+    with pytest.raises(BadSavedState, match="saved with instrument satisfaction v1, not other v1"):
+        Interview.from_dict(inst.model_copy(update={"id": "other"}), iv.to_dict())
