@@ -1,0 +1,1 @@
+"""The dialing loop: pacing, case hand-out, AMI originates and call-to-interviewer assignment."""
