@@ -343,7 +343,7 @@ class Pacer:
         stats: CallStats | None = None,
         horizon: int = 32,
         max_lines: int = 1000,
-        aim: float = 0.6,
+        aim: float = 0.5,
         gain: float = 2.0,
         prior_answers: float = 200.0,
         learn_dials: int = 200,
