@@ -19,6 +19,10 @@ from cati.cli.common import CliError
 # module path -> attribute holding a click command or group
 _GROUPS: list[tuple[str, str]] = [
     ("cati.cli.db", "db"),
+    ("cati.cli.user", "user"),
+    ("cati.cli.campaign", "campaign"),
+    ("cati.cli.audit", "audit"),
+    ("cati.cli.serve", "serve"),
 ]
 
 
