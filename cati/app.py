@@ -36,24 +36,34 @@ class BodyLimit:
                 await _send_json(send, 413, {"detail": f"request body over {self.limit} bytes"})
                 return
         seen = 0
+        responded = False
+        started = False
 
         async def limited() -> Message:
-            nonlocal seen
+            # Over the limit mid-stream (chunked upload): answer 413 now and tell the app the
+            # client went away; whatever the app sends afterwards is dropped below.
+            nonlocal seen, responded
+            if responded:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise _TooLarge()
+                    if not started:
+                        responded = True
+                        await _send_json(send, 413, {"detail": f"request body over {self.limit} bytes"})
+                    return {"type": "http.disconnect"}
             return message
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await _send_json(send, 413, {"detail": f"request body over {self.limit} bytes"})
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if responded:
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
 
-
-class _TooLarge(Exception):
-    pass
+        await self.app(scope, limited, guarded_send)
 
 
 async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:

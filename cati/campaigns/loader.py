@@ -23,7 +23,21 @@ MAX_FILE_BYTES = 2_000_000
 
 
 class _Loader(yaml.SafeLoader):
-    """Safe loader whose integers are plain decimals only (see the module docstring)."""
+    """Safe loader whose integers are plain decimals only and that refuses duplicate keys."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _value in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping",
+                    node.start_mark,
+                    f"key {key!r} appears twice",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -143,6 +157,8 @@ def parse_yaml(text: str, *, source: str = "") -> CampaignSpec:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         reason = exc.problem or exc.context or "not valid YAML"
+        if exc.context and exc.context_mark is not None and exc.problem_mark is not None:
+            reason += f" ({exc.context} started on line {exc.context_mark.line + 1})"
         raise CampaignSpecError([((), f"bad YAML: {reason}", line)], source) from None
     except yaml.YAMLError as exc:
         raise CampaignSpecError([((), f"bad YAML: {exc}", None)], source) from None
