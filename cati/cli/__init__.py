@@ -16,13 +16,14 @@ import click
 
 from cati.cli.common import CliError
 
-# module path -> attribute holding a click command or group
+# module path -> attribute holding a click command or group (or a tuple of them)
 _GROUPS: list[tuple[str, str]] = [
     ("cati.cli.db", "db"),
     ("cati.cli.user", "user"),
     ("cati.cli.campaign", "campaign"),
     ("cati.cli.audit", "audit"),
     ("cati.cli.serve", "serve"),
+    ("cati.cli.score", "commands"),
 ]
 
 
@@ -33,7 +34,9 @@ def cli() -> None:
 
 
 for _module, _attr in _GROUPS:
-    cli.add_command(getattr(importlib.import_module(_module), _attr))
+    _found = getattr(importlib.import_module(_module), _attr)
+    for _command in _found if isinstance(_found, tuple) else (_found,):
+        cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -1,0 +1,261 @@
+"""``cati score`` and ``cati rates``: district scores and AAPOR outcome rates from CSV files.
+
+The output formats are fixed (the assessment office and other tools read them): see
+docs/questionnaire.md. A bad file stops with exit status 2 and one line naming the line and the
+column; nothing is printed on stdout unless the whole file was good.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from cati.cli.common import CliError
+from cati.instrument_scoring import answer_vocabulary, scheme_for
+from questionnaire.loader import InstrumentError, default_instrument, load_instrument
+from questionnaire.model import Instrument
+from scoring.aapor import RATE_NAMES, OutcomeClass, UnknownDisposition, classify, outcome_rates
+from scoring.scores import DistrictScore, score_districts
+
+DIGITS = 6
+
+
+@dataclass
+class _Table:
+    """A CSV file read whole: the wanted columns as string arrays, and each row's first line."""
+
+    name: str
+    columns: dict[str, np.ndarray[Any, np.dtype[np.str_]]]
+    lines: list[int]
+
+    def fail(self, row: int, column: str, problem: str) -> CliError:
+        return CliError(f"{self.name}: line {self.lines[row]}, column {column}: {problem}")
+
+
+def _read_table(path: Path, wanted: Sequence[str], what: str) -> _Table:
+    """Read a UTF-8 (BOM allowed) CSV keeping the wanted columns (case-insensitive names)."""
+    name = path.name
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise CliError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise CliError(f"{path}: is a directory, not a CSV file") from None
+    except OSError as exc:
+        raise CliError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        hint = ""
+        try:
+            raw.decode("gb18030")
+            hint = " (it looks like GBK: in Excel choose Save As > 'CSV UTF-8')"
+        except UnicodeDecodeError:
+            pass
+        raise CliError(f"{name}: line {line}: not UTF-8 text{hint}") from None
+    if not text.strip():
+        raise CliError(f"{name}: the file is empty: expected a header line with {', '.join(wanted)}")
+
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    header: list[str] | None = None
+    header_line = 1
+    previous_end = 0
+    try:
+        for record in reader:
+            start, previous_end = previous_end + 1, reader.line_num
+            if not any(cell.strip() for cell in record):
+                continue  # blank line
+            if header is None:
+                header, header_line = [cell.strip().lower() for cell in record], start
+                continue
+            rows.append(record)
+            lines.append(start)
+    except csv.Error as exc:
+        raise CliError(f"{name}: line {reader.line_num}: {exc}") from None
+    assert header is not None
+
+    index: dict[str, int] = {}
+    for position, column in enumerate(header):
+        if column in wanted:
+            if column in index:
+                raise CliError(f"{name}: line {header_line}, column {column}: appears twice in the header")
+            index[column] = position
+    for column in wanted:
+        if column not in index:
+            raise CliError(
+                f"{name}: line {header_line}, column {column}: missing in the header "
+                f"(a {what} needs columns {', '.join(wanted)})"
+            )
+    needed = max(index.values()) + 1
+    for row, record in enumerate(rows):
+        if len(record) < needed:
+            column = next(c for c, p in index.items() if p >= len(record))
+            raise CliError(
+                f"{name}: line {lines[row]}, column {column}: missing "
+                f"(the row has {len(record)} fields, the header {len(header)})"
+            )
+    columns = {
+        column: np.asarray([record[position].strip() for record in rows], dtype=np.str_)
+        for column, position in index.items()
+    }
+    return _Table(name, columns, lines)
+
+
+def _first_row(values: np.ndarray[Any, np.dtype[np.str_]], bad: str) -> int:
+    return int(np.flatnonzero(values == bad)[0])
+
+
+def _number(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) else round(value, DIGITS)
+
+
+def _pair(pair: tuple[float, float] | None) -> list[float | None] | None:
+    return None if pair is None else [_number(pair[0]), _number(pair[1])]
+
+
+def _district_json(d: DistrictScore) -> dict[str, Any]:
+    return {
+        "district": d.district,
+        "valid": d.valid,
+        "invalid": d.invalid,
+        "score": _number(d.score),
+        "component": _number(d.component),
+        "ci95": _pair(d.ci95),
+        "component_ci95": _pair(d.component_ci95),
+        "sd": _number(d.sd),
+        "overall_points": _number(d.overall_points),
+        "dimensions": {key: _number(value) for key, value in d.dimensions.items()},
+        "strata": {
+            key: {"valid": s.valid, "invalid": s.invalid, "score": _number(s.score)}
+            for key, s in d.strata.items()
+        },
+        "rank": d.rank,
+        "rank_range": None if d.rank_range is None else list(d.rank_range),
+        "prob_above": {key: _number(value) for key, value in d.prob_above.items()},
+    }
+
+
+def _instrument(path: Path | None) -> Instrument:
+    try:
+        return default_instrument() if path is None else load_instrument(path)
+    except InstrumentError as exc:
+        raise CliError(str(exc)) from None
+
+
+def score_file(path: Path, instrument: Instrument) -> dict[str, Any]:
+    """The ``cati score`` result for a responses CSV (raises CliError on a bad file)."""
+    scheme = scheme_for(instrument)
+    wanted = ["district", "stratum", *scheme.items]
+    table = _read_table(path, wanted, "responses file")
+    n = len(table.lines)
+
+    districts = table.columns["district"]
+    if n and (districts == "").any():
+        raise table.fail(_first_row(districts, ""), "district", "empty")
+    strata = table.columns["stratum"]
+    known_strata = instrument.stratum_ids
+    for value in np.unique(strata).tolist():
+        if value not in known_strata:
+            shown = repr(value) if value else "empty"
+            raise table.fail(
+                _first_row(strata, value), "stratum", f"{shown}: expected {' or '.join(known_strata)}"
+            )
+
+    points = np.full((n, len(scheme.items)), np.nan)
+    for j, item_id in enumerate(scheme.items):
+        vocabulary = answer_vocabulary(instrument, item_id)
+        cells = table.columns[item_id]
+        uniques, inverse = np.unique(cells, return_inverse=True)
+        mapped = np.empty(len(uniques))
+        for u, value in enumerate(uniques.tolist()):
+            if value == "":
+                mapped[u] = np.nan  # not answered: the questionnaire is invalid
+                continue
+            found = vocabulary.get(value, vocabulary.get(value.lower()))
+            if found is None:
+                expected = ", ".join(vocabulary)
+                raise table.fail(
+                    _first_row(cells, value),
+                    item_id,
+                    f"unknown value {value!r} (expected {expected} or empty)",
+                )
+            mapped[u] = found
+        points[:, j] = mapped[inverse.reshape(-1)] if n else mapped[:0]
+
+    results = score_districts(districts, strata, points, scheme, strata_names=known_strata)
+    return {"districts": [_district_json(d) for d in results]}
+
+
+def rates_file(path: Path, e: float | None) -> dict[str, Any]:
+    """The ``cati rates`` result for a dispositions CSV (raises CliError on a bad file)."""
+    table = _read_table(path, ["code"], "dispositions file")
+    codes = table.columns["code"]
+    uniques, counts = np.unique(codes, return_counts=True)
+    by_class: dict[OutcomeClass, int] = {}
+    for value, count in zip(uniques.tolist(), counts.tolist(), strict=True):
+        if value == "":
+            raise table.fail(_first_row(codes, value), "code", "empty")
+        try:
+            cls = classify(value)
+        except UnknownDisposition:
+            raise table.fail(
+                _first_row(codes, value), "code", f"unknown AAPOR disposition code {value!r}"
+            ) from None
+        by_class[cls] = by_class.get(cls, 0) + int(count)
+    result = outcome_rates(by_class, e)
+    out: dict[str, Any] = {name: _number(result.rates[name]) for name in RATE_NAMES}
+    out["e"] = _number(result.e)
+    out["e_estimated"] = result.e_estimated
+    out["counts"] = {cls.value: n for cls, n in result.counts.items()}
+    out["total"] = len(codes)
+    return out
+
+
+def _emit(result: dict[str, Any]) -> None:
+    click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+
+
+@click.command("score")
+@click.argument("responses", metavar="RESPONSES.csv", type=click.Path(path_type=Path))
+@click.option(
+    "--instrument",
+    "instrument_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Instrument YAML (default: the packaged 1+10 satisfaction instrument).",
+)
+def score(responses: Path, instrument_path: Path | None) -> None:
+    """District scores from a responses CSV (columns district, stratum, overall, q1..q10), as JSON."""
+    _emit(score_file(responses, _instrument(instrument_path)))
+
+
+@click.command("rates")
+@click.argument("dispositions", metavar="DISPOSITIONS.csv", type=click.Path(path_type=Path))
+@click.option("--e", "e_text", default=None, metavar="E", help="Eligible share of unknown cases (0-1).")
+def rates(dispositions: Path, e_text: str | None) -> None:
+    """AAPOR RR1-RR6, COOP1-4, REF1-3, CON1-3 from a CSV with a column ``code``, as JSON."""
+    e: float | None = None
+    if e_text is not None:
+        try:
+            e = float(e_text)
+        except ValueError:
+            raise CliError(f"--e must be a number between 0 and 1, not {e_text!r}") from None
+        if not 0.0 <= e <= 1.0:
+            raise CliError(f"--e must be between 0 and 1, not {e_text}")
+    _emit(rates_file(dispositions, e))
+
+
+#: Registered in cati/cli/__init__.py's _GROUPS.
+commands = (score, rates)
