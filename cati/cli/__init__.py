@@ -24,6 +24,7 @@ _GROUPS: list[tuple[str, str]] = [
     ("cati.cli.audit", "audit"),
     ("cati.cli.serve", "serve"),
     ("cati.cli.score", "commands"),
+    ("cati.cli.rdd", "rdd_group"),
 ]
 
 
