@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from support import Users
 
 from cati.app import create_app
+from cati.campaigns.instruments import BUILTIN_DIR
 from cati.db import make_engine, upgrade
 from cati.settings import Settings
 
@@ -95,15 +96,13 @@ def backend(db_url: str) -> str:
 
 # ---- the service over HTTP ----------------------------------------------------------------------
 
-FIXTURES = Path(__file__).parent / "fixtures"
-
 
 @pytest.fixture
 def instruments_dir(tmp_path: Path) -> Path:
-    """A directory holding a stand-in ``satisfaction.yaml`` (the built-in one comes with branch scoring)."""
+    """CATI_INSTRUMENTS_DIR for a test: a copy of the built-in instrument as ``local-copy.yaml``."""
     d = tmp_path / "instruments"
     d.mkdir()
-    shutil.copyfile(FIXTURES / "instrument-minimal.yaml", d / "satisfaction.yaml")
+    shutil.copyfile(BUILTIN_DIR / "satisfaction.yaml", d / "local-copy.yaml")
     return d
 
 

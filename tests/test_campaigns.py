@@ -4,6 +4,7 @@ import of the shipped example, the API, and the status machine with its seed com
 from __future__ import annotations
 
 import copy
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from support import Users
 
+from cati.campaigns.instruments import BUILTIN_DIR
 from cati.campaigns.loader import CampaignSpecError, parse_yaml
 from cati.campaigns.states import TRANSITIONS
 from cati.cli import cli
 from cati.models import AuditEntry, Campaign, CampaignStatus, District, ExchangePrefix, QuotaCell
+from dialer.rdd import Frame, verify_campaign
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "zibo.yaml"
 
@@ -59,14 +62,12 @@ def test_defaults_fill_a_small_file() -> None:
     ]
 
 
-def test_unquoted_times_and_leading_zero_prefixes_survive() -> None:
-    text = (
-        SMALL.replace('["418"]', "[0418]")
-        + "calling_windows:\n  staff:\n    - {days: working, start: 13:30, end: 17:30}\n"
-    )
-    spec = parse_yaml(text)
-    assert spec.districts[1].prefixes == ["0418"]
-    assert f"{spec.calling_windows.staff[0].start:%H:%M}" == "13:30"
+def test_unquoted_times_survive_and_leading_zeros_are_not_mangled() -> None:
+    text = SMALL + "calling_windows:\n  staff:\n    - {days: working, start: 13:30, end: 17:30}\n"
+    assert f"{parse_yaml(text).calling_windows.staff[0].start:%H:%M}" == "13:30"  # not 810 (base 60)
+    # 0418 stays "0418" (not octal 272), and the RDD frame's rule names it.
+    (problem,) = _problems(SMALL.replace('["418"]', "[0418]"))
+    assert "districts[1].prefixes[0]: malformed prefix '0418'" in problem and "never starts with 0" in problem
 
 
 BAD_CASES = [
@@ -245,7 +246,11 @@ def test_api_create_list_read(client: TestClient, users: Users, engine: Engine) 
     boshan = created["districts"][1]
     assert boshan["prefixes"] == ["418"] and boshan["suffix_digits"] == 5
     assert {q["stratum"]: q["target"] for q in boshan["quota_cells"]} == {"staff": 100, "resident": 120}
-    assert created["instrument"]["name"] == "satisfaction.yaml" and len(created["instrument"]["sha256"]) == 64
+    builtin = (BUILTIN_DIR / "satisfaction.yaml").read_bytes()
+    assert created["instrument"] == {
+        "name": "satisfaction.yaml",
+        "sha256": hashlib.sha256(builtin).hexdigest(),
+    }
     witness = users.bearer("wit")
     listed = client.get("/api/v1/campaigns", headers=witness).json()
     assert [c["code"] for c in listed] == ["test-2026"]
@@ -316,6 +321,28 @@ def test_status_machine_commitment_and_seed(client: TestClient, users: Users, en
     ]
     assert moves[0]["seed_commitment"] == closed["seed_commitment"] and "seed_revealed" not in moves[0]
     assert moves[2]["seed_revealed"] == closed["seed"]
+    # Anyone can check the published commitment once the seed is out, with the RDD module's verifier.
+    frames = {d["code"]: Frame(tuple(d["prefixes"]), d["suffix_digits"]) for d in closed["districts"]}
+    assert verify_campaign(closed["seed"], frames, closed["seed_commitment"])
+    frames["zhangdian"] = Frame(("218",), 4)
+    assert not verify_campaign(closed["seed"], frames, closed["seed_commitment"])
+
+
+def test_instruments_from_the_configured_directory_and_broken_ones(
+    client: TestClient, users: Users, instruments_dir: Path, engine: Engine
+) -> None:
+    users.create("admin", "admin")
+    admin = users.bearer("admin")
+    r = client.post("/api/v1/campaigns", json={**small(), "instrument": "local-copy.yaml"}, headers=admin)
+    assert r.status_code == 201 and r.json()["instrument"]["name"] == "local-copy.yaml"
+    (instruments_dir / "broken.yaml").write_text("id: x\nitems: 3\n", encoding="utf-8")
+    r = client.post(
+        "/api/v1/campaigns", json={**small(), "code": "c2", "instrument": "broken.yaml"}, headers=admin
+    )
+    assert r.status_code == 422
+    (problem,) = r.json()["detail"]
+    assert problem["loc"] == ["body", "instrument"] and problem["msg"].startswith("broken.yaml: ")
+    assert _counts(engine)[0] == 1
 
 
 def test_the_transition_table_is_a_line() -> None:

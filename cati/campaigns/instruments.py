@@ -12,9 +12,9 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 import questionnaire
+from questionnaire.loader import InstrumentError as QuestionnaireInstrumentError
+from questionnaire.loader import parse_instrument
 
 BUILTIN_DIR = Path(questionnaire.__file__).resolve().parent / "instruments"
 MAX_INSTRUMENT_BYTES = 1_000_000
@@ -66,17 +66,10 @@ def resolve_instrument(
 
 
 def check_instrument_text(name: str, text: str) -> None:
-    """Check the instrument's content.
-
-    TODO(scoring): once branch ``scoring`` lands the questionnaire loader, validate with it here.
-    Until then: the file must be YAML whose top level is a mapping.
-    """
+    """Check the instrument with the questionnaire loader; every problem it finds is named."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark is not None else "?"
-        raise InstrumentError(f"instrument {name!r} is not valid YAML (line {line}: {exc.problem})") from None
-    except yaml.YAMLError as exc:
-        raise InstrumentError(f"instrument {name!r} is not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise InstrumentError(f"instrument {name!r} must be a YAML mapping at the top level")
+        parse_instrument(text, source=name)
+    except QuestionnaireInstrumentError as exc:
+        shown = exc.problems[:5]
+        more = f" (and {len(exc.problems) - 5} more)" if len(exc.problems) > 5 else ""
+        raise InstrumentError("; ".join(shown) + more) from None

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from cati.models import CampaignStatus, DiallingMode, Stratum
+from dialer.rdd import MAX_SUFFIX_DIGITS, MIN_SUFFIX_DIGITS, Frame, FrameError
 
 MAX_ABANDON_CAP = 0.03
 STRATA: tuple[str, ...] = tuple(s.value for s in Stratum)
@@ -73,7 +74,7 @@ class District(Strict):
     code: str = Field(pattern=r"^[a-z][a-z0-9_-]*$", max_length=64)
     name: Names
     prefixes: list[Prefix] = Field(min_length=1, max_length=10_000)
-    suffix_digits: int = Field(default=4, ge=1, le=8)
+    suffix_digits: int = Field(default=4, ge=MIN_SUFFIX_DIGITS, le=MAX_SUFFIX_DIGITS)
     #: Overrides the campaign's default quota for this district.
     quota: Quota | None = None
 
@@ -219,6 +220,21 @@ def cross_check(spec: CampaignSpec) -> list[Problem]:
                 )
                 continue
             owner[prefix] = (di, pi, district.code)
+    # The RDD generator's own rules (no leading 0, number length, frame size) apply to each prefix
+    # and to each district's frame as a whole.
+    for di, district in enumerate(spec.districts):
+        bad = False
+        for pi, prefix in enumerate(district.prefixes):
+            try:
+                Frame((prefix,), district.suffix_digits)
+            except FrameError as exc:
+                problems.append((("districts", di, "prefixes", pi), str(exc)))
+                bad = True
+        if not bad and len(set(district.prefixes)) == len(district.prefixes):
+            try:
+                Frame(tuple(district.prefixes), district.suffix_digits)
+            except FrameError as exc:
+                problems.append((("districts", di, "prefixes"), str(exc)))
     # Two prefixes overlap when one starts the other and both make numbers of the same length.
     full: list[tuple[str, int, int, int, str]] = []
     for di, district in enumerate(spec.districts):

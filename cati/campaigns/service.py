@@ -1,15 +1,13 @@
 """Campaigns: create from a validated spec, read, list, move through their statuses.
 
 Services flush; the request or the CLI command commits. Every change writes its audit entry in
-the same transaction. Publishing draws the secret seed and stores only what may be shown (the
-commitment) where the API reads; the seed itself is returned by the API only once closed.
+the same transaction. Publishing draws the secret seed and stores its commitment
+(``dialer.rdd.campaign_commitment`` over the seed and every district's frame, so anyone can check
+it with ``cati rdd verify`` once the seed is revealed); the API returns the seed only once closed.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,28 +27,12 @@ from cati.campaigns.schemas import (
 from cati.campaigns.states import check_transition
 from cati.errors import Conflict, NotFound
 from cati.models import Campaign, CampaignStatus, District, ExchangePrefix, QuotaCell, Stratum, utcnow
+from dialer.rdd import Frame, campaign_commitment, new_seed
 
 
-def sampling_frame(campaign: Campaign) -> list[dict[str, Any]]:
-    """The frame the seed is committed to: each district's prefixes and suffix length, in order."""
-    return [
-        {
-            "district": d.code,
-            "prefixes": sorted(p.prefix for p in d.prefixes),
-            "suffix_digits": d.suffix_digits,
-        }
-        for d in sorted(campaign.districts, key=lambda d: d.code)
-    ]
-
-
-def commitment(seed_hex: str, frame: list[dict[str, Any]]) -> str:
-    """SHA-256 over the seed and the sampling frame (canonical JSON).
-
-    TODO(rdd): replace with ``dialer.rdd.campaign_commitment(seed, frames)`` when branch ``rdd``
-    lands, so the published commitment is the one the RDD generator's verifier recomputes.
-    """
-    body = json.dumps({"seed": seed_hex, "frame": frame}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+def sampling_frames(campaign: Campaign) -> dict[str, Frame]:
+    """Each district's RDD sampling frame (its prefixes and suffix length), keyed by district code."""
+    return {d.code: Frame(tuple(p.prefix for p in d.prefixes), d.suffix_digits) for d in campaign.districts}
 
 
 def _with_tree() -> Any:
@@ -169,12 +151,11 @@ def change_status(session: Session, campaign_id: int, target: CampaignStatus, *,
     check_transition(current, target)
     details: dict[str, Any] = {"code": campaign.code, "from": current.value, "to": target.value}
     if target is CampaignStatus.published:
-        campaign.seed_hex = secrets.token_hex(32)
-        campaign.seed_commitment = commitment(campaign.seed_hex, sampling_frame(campaign))
+        frames = sampling_frames(campaign)
+        campaign.seed_hex = new_seed()
+        campaign.seed_commitment = campaign_commitment(campaign.seed_hex, frames)
         details["seed_commitment"] = campaign.seed_commitment
-        details["sampling_frame_sha256"] = hashlib.sha256(
-            json.dumps(sampling_frame(campaign), sort_keys=True).encode()
-        ).hexdigest()
+        details["frame_sha256"] = {code: frame.digest() for code, frame in sorted(frames.items())}
     if target is CampaignStatus.closed:
         details["seed_revealed"] = campaign.seed_hex
     campaign.status = target.value
