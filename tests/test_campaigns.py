@@ -167,9 +167,9 @@ def test_window_that_ends_before_it_starts() -> None:
 
 
 def test_extra_working_day_must_be_a_weekend_day() -> None:
-    text = SMALL + "extra_working_days: [2026-09-21]\nholidays: [2026-10-01]\n"
+    text = SMALL + "extra_workdays: [2026-09-21]\nholidays: [2026-10-01]\n"
     (problem,) = _problems(text)
-    assert "extra_working_days[0]" in problem and "weekday already" in problem
+    assert "extra_workdays[0]" in problem and "weekday already" in problem
 
 
 def test_bad_yaml_names_its_line() -> None:
@@ -202,6 +202,13 @@ def test_cli_imports_the_zibo_example(
         targets = set(c.execute(select(QuotaCell.target)).scalars())
     assert names == ["张店区", "淄川区", "博山区", "周村区", "临淄区", "桓台县", "高青县", "沂源县"]
     assert targets == {150}
+    with engine.connect() as c:
+        windows, scheduling = c.execute(select(Campaign.calling_windows, Campaign.scheduling)).one()
+    assert windows["holidays"][0] == "2026-10-01" and windows["extra_workdays"] == [
+        "2026-09-20",
+        "2026-10-10",
+    ]
+    assert scheduling["max_attempts"] == 6 and scheduling["retry_minutes"]["soft_refusal"] == 4320
     assert "ILLUSTRATIVE" in EXAMPLE.read_text(encoding="utf-8")
     # The same code again is refused, and nothing more is written.
     before = _counts(engine)
@@ -246,6 +253,20 @@ def test_api_create_list_read(client: TestClient, users: Users, engine: Engine) 
     boshan = created["districts"][1]
     assert boshan["prefixes"] == ["418"] and boshan["suffix_digits"] == 5
     assert {q["stratum"]: q["target"] for q in boshan["quota_cells"]} == {"staff": 100, "resident": 120}
+    # Stored in the scheduler's shape (dialer.schedule.CallingWindows.from_json, docs/scheduling.md).
+    assert created["calling_windows"] == {
+        "staff": [
+            {"days": [1, 2, 3, 4, 5], "start": "08:30", "end": "12:00"},
+            {"days": [1, 2, 3, 4, 5], "start": "13:30", "end": "17:30"},
+        ],
+        "resident": [
+            {"days": [1, 2, 3, 4, 5], "start": "18:00", "end": "21:00"},
+            {"days": [6, 7], "start": "09:00", "end": "21:00"},
+        ],
+        "holidays": [],
+        "extra_workdays": [],
+    }
+    assert created["scheduling"] == {}  # nothing given: the scheduler's defaults apply
     builtin = (BUILTIN_DIR / "satisfaction.yaml").read_bytes()
     assert created["instrument"] == {
         "name": "satisfaction.yaml",

@@ -79,11 +79,15 @@ class District(Strict):
     quota: Quota | None = None
 
 
+DAY_WORDS: dict[str, list[int]] = {"working": [1, 2, 3, 4, 5], "rest": [6, 7], "all": [1, 2, 3, 4, 5, 6, 7]}
+
+
 class Window(Strict):
     """A calling window: on which days (``working``, ``rest``, ``all`` or ISO weekdays 1-7) and when.
 
-    ``working`` days are Monday-Friday except holidays, plus the campaign's extra working days;
-    ``rest`` days are the others (weekends and holidays).
+    ``working`` is Monday-Friday and ``rest`` Saturday-Sunday; the scheduler gives a holiday that
+    falls on a weekday Sunday's windows and an extra working day (调休) Monday's windows, so
+    ``working`` windows skip holidays and include extra working days.
     """
 
     days: Literal["working", "rest", "all"] | list[Annotated[int, Field(ge=1, le=7)]]
@@ -97,6 +101,11 @@ class Window(Strict):
         if isinstance(self.days, list) and not self.days:
             raise ValueError("days must name at least one weekday")
         return self
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored form read by ``dialer.schedule``: ISO weekdays and ``HH:MM`` times."""
+        days = DAY_WORDS[self.days] if isinstance(self.days, str) else sorted(set(self.days))
+        return {"days": days, "start": f"{self.start:%H:%M}", "end": f"{self.end:%H:%M}"}
 
 
 def _default_staff_windows() -> list[Window]:
@@ -138,33 +147,35 @@ class Dialling(Strict):
     ring_timeout_s: int = Field(default=30, ge=5, le=120)
 
 
-RetryOutcome = Literal["busy", "no_answer", "congestion", "failed", "answering_machine", "abandoned"]
-
-
-def _default_retry_delays() -> dict[RetryOutcome, int]:
-    return {
-        "busy": 15,
-        "no_answer": 120,
-        "congestion": 30,
-        "failed": 60,
-        "answering_machine": 240,
-        "abandoned": 1440,
-    }
-
-
+RetryReason = Literal[
+    "busy",
+    "no_answer",
+    "answering_machine",
+    "soft_refusal",
+    "callback",
+    "technical",
+    "lost",
+    "abandoned",
+    "appointment_missed",
+]
 
 
 class Scheduling(Strict):
-    max_attempts: int = Field(default=6, ge=1, le=30)
-    #: Minutes to wait before calling again after each outcome (missing outcomes keep the default).
-    retry_delays_minutes: dict[RetryOutcome, Annotated[int, Field(ge=1, le=14 * 1440)]] = Field(
-        default_factory=_default_retry_delays
-    )
+    """Scheduling rules; every key is optional and an omitted one keeps the scheduler's default
+    (``dialer.schedule.SchedulingRules``, docs/scheduling.md). Only the keys given are stored."""
 
-    @field_validator("retry_delays_minutes")
-    @classmethod
-    def _fill_defaults(cls, value: dict[RetryOutcome, int]) -> dict[RetryOutcome, int]:
-        return {**_default_retry_delays(), **value}
+    max_attempts: int | None = Field(default=None, ge=1, le=50)
+    max_refusals: int | None = Field(default=None, ge=1, le=10)
+    appointment_extra_attempts: int | None = Field(default=None, ge=0, le=20)
+    appointment_grace_minutes: int | None = Field(default=None, ge=0, le=24 * 60)
+    #: Minutes before calling again, per reason (busy, no_answer, ... see docs/campaigns.md).
+    retry_minutes: dict[RetryReason, Annotated[int, Field(ge=0, le=30 * 1440)]] | None = None
+    topup_min_open: int | None = Field(default=None, ge=0)
+    topup_batch: int | None = Field(default=None, ge=1)
+
+    def to_json(self) -> dict[str, Any]:
+        """Only the keys the file set, in the scheduler's JSON shape."""
+        return self.model_dump(exclude_none=True)
 
 
 class CampaignSpec(Strict):
@@ -178,11 +189,21 @@ class CampaignSpec(Strict):
     dialling: Dialling = Field(default_factory=Dialling)
     scheduling: Scheduling = Field(default_factory=Scheduling)
     calling_windows: CallingWindows = Field(default_factory=CallingWindows)
+    #: Public holidays and extra working days (调休: weekend days worked instead), ISO dates.
     holidays: list[dt.date] = Field(default_factory=list)
-    extra_working_days: list[dt.date] = Field(default_factory=list)
+    extra_workdays: list[dt.date] = Field(default_factory=list)
     #: The default quota of every district (a district's own ``quota`` overrides it).
     quota: Quota = Field(default_factory=Quota)
     districts: list[District] = Field(min_length=1, max_length=200)
+
+    def calling_windows_json(self) -> dict[str, Any]:
+        """``Campaign.calling_windows`` as stored: windows per stratum plus the holiday calendar."""
+        return {
+            "staff": [w.to_json() for w in self.calling_windows.staff],
+            "resident": [w.to_json() for w in self.calling_windows.resident],
+            "holidays": [d.isoformat() for d in sorted(set(self.holidays))],
+            "extra_workdays": [d.isoformat() for d in sorted(set(self.extra_workdays))],
+        }
 
     @field_validator("timezone")
     @classmethod
@@ -254,13 +275,11 @@ def cross_check(spec: CampaignSpec) -> list[Problem]:
                     )
                 )
     holidays = set(spec.holidays)
-    for i, day in enumerate(spec.extra_working_days):
+    for i, day in enumerate(spec.extra_workdays):
         if day in holidays:
-            problems.append((("extra_working_days", i), f"{day} is also listed as a holiday"))
+            problems.append((("extra_workdays", i), f"{day} is also listed as a holiday"))
         elif day.isoweekday() <= 5:
-            problems.append(
-                (("extra_working_days", i), f"{day} is a weekday already, not an extra working day")
-            )
+            problems.append((("extra_workdays", i), f"{day} is a weekday already, not an extra working day"))
     return problems
 
 
@@ -297,9 +316,8 @@ class CampaignRead(CampaignSummary):
     instrument: dict[str, str]
     dialling: dict[str, Any]
     scheduling: dict[str, Any]
-    calling_windows: dict[str, list[dict[str, Any]]]
-    holidays: list[dt.date]
-    extra_working_days: list[dt.date]
+    #: As stored and read by the scheduler: windows per stratum, ``holidays``, ``extra_workdays``.
+    calling_windows: dict[str, Any]
     districts: list[DistrictRead]
     seed_commitment: str | None
     seed: str | None

@@ -60,10 +60,8 @@ def create_campaign(
         instrument_name=instrument.name,
         instrument_text=instrument.text,
         instrument_sha256=instrument.sha256,
-        calling_windows=spec.calling_windows.model_dump(mode="json"),
-        holidays=[d.isoformat() for d in spec.holidays],
-        extra_working_days=[d.isoformat() for d in spec.extra_working_days],
-        scheduling=spec.scheduling.model_dump(mode="json"),
+        calling_windows=spec.calling_windows_json(),
+        scheduling=spec.scheduling.to_json(),
         abandon_cap=spec.dialling.abandon_cap,
         ring_timeout_s=spec.dialling.ring_timeout_s,
     )
@@ -198,8 +196,6 @@ def to_read(campaign: Campaign) -> CampaignRead:
         },
         scheduling=campaign.scheduling,
         calling_windows=campaign.calling_windows,
-        holidays=campaign.holidays,
-        extra_working_days=campaign.extra_working_days,
         districts=[
             DistrictRead(
                 code=d.code,

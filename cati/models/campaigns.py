@@ -50,13 +50,10 @@ class Campaign(Base):
     instrument_name: Mapped[str] = mapped_column(String(200))
     instrument_text: Mapped[str] = mapped_column(Text)
     instrument_sha256: Mapped[str] = mapped_column(String(64))
-    #: {"staff": [{"days": "working", "start": "08:30", "end": "12:00"}, ...], "resident": [...]};
-    #: ``days`` is "working", "rest", "all" or a list of ISO weekdays (1 = Monday).
+    #: {"staff": [{"days": [1,2,3,4,5], "start": "08:30", "end": "12:00"}, ...], "resident": [...],
+    #:  "holidays": ["2026-10-01", ...], "extra_workdays": ["2026-10-10", ...]}
+    #: (read by ``dialer.schedule.CallingWindows.from_json``; see docs/scheduling.md).
     calling_windows: Mapped[dict[str, Any]] = mapped_column(JSON)
-    #: Public holidays (no "working" windows) and extra working days (weekend days worked instead),
-    #: as ISO dates: China moves working days around its holidays.
-    holidays: Mapped[list[str]] = mapped_column(JSON, default=list)
-    extra_working_days: Mapped[list[str]] = mapped_column(JSON, default=list)
     #: Scheduling rules: max attempts, retry delays per outcome (minutes) and the like.
     scheduling: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     abandon_cap: Mapped[float] = mapped_column(Float, default=0.01)
