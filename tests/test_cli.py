@@ -157,3 +157,14 @@ def test_serve_refuses_a_database_that_is_behind(tmp_path: Path) -> None:
     code, out, err = run(["serve", "--port", str(_free_port())], {"CATI_DATABASE_URL": url})
     assert code == 2 and out == ""
     assert "schema is behind" in err and "cati db upgrade" in err
+
+
+def test_demo_prepares_the_example_once(tmp_path: Path) -> None:
+    env = {"CATI_DATA_DIR": str(tmp_path / "demo")}
+    code, out, err = run(["demo", "--prepare-only"], env)
+    assert code == 0, err
+    assert "imported campaign 1 zibo-2026" in out and "created user admin with password" in out
+    code, out, _ = run(["demo", "--prepare-only"], env)
+    assert code == 0 and "imported" not in out and "created user" not in out
+    code, out, _ = run(["campaign", "list"], env)
+    assert out.startswith("1\tzibo-2026\tdraft")

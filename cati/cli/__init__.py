@@ -23,6 +23,7 @@ _GROUPS: list[tuple[str, str]] = [
     ("cati.cli.campaign", "campaign"),
     ("cati.cli.audit", "audit"),
     ("cati.cli.serve", "serve"),
+    ("cati.cli.demo", "demo"),
     ("cati.cli.score", "commands"),
     ("cati.cli.rdd", "rdd_group"),
 ]
