@@ -6,14 +6,16 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlencode
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cati import __version__
+from cati.auth.access import NotAuthenticated, check_routes, public
 from cati.db import make_engine, make_sessionmaker
 from cati.errors import AppError
 from cati.events import EventBus, install_session_events
@@ -36,24 +38,34 @@ class BodyLimit:
                 await _send_json(send, 413, {"detail": f"request body over {self.limit} bytes"})
                 return
         seen = 0
+        responded = False
+        started = False
 
         async def limited() -> Message:
-            nonlocal seen
+            # Over the limit mid-stream (chunked upload): answer 413 now and tell the app the
+            # client went away; whatever the app sends afterwards is dropped below.
+            nonlocal seen, responded
+            if responded:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise _TooLarge()
+                    if not started:
+                        responded = True
+                        await _send_json(send, 413, {"detail": f"request body over {self.limit} bytes"})
+                    return {"type": "http.disconnect"}
             return message
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await _send_json(send, 413, {"detail": f"request body over {self.limit} bytes"})
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if responded:
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
 
-
-class _TooLarge(Exception):
-    pass
+        await self.app(scope, limited, guarded_send)
 
 
 async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
@@ -91,8 +103,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.bus = EventBus()
 
     @app.exception_handler(AppError)
-    async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+    async def _app_error(request: Request, exc: AppError) -> Response:
+        if isinstance(exc, NotAuthenticated) and _wants_page(request):
+            return RedirectResponse(f"/login?{urlencode({'next': request.url.path})}", status_code=303)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -114,9 +128,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         logging.getLogger("cati").exception("unhandled error")
         return JSONResponse({"detail": "internal error"}, status_code=500)
 
-    @app.get("/api/v1/health", tags=["meta"])
+    @app.get("/api/v1/health", tags=["meta"], dependencies=[public()])
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
+    for router in _routers():
+        app.include_router(router)
+
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    # Deny by default: an app with a route that declares no access rule does not start.
+    check_routes(app)
     return app
+
+
+def _routers() -> list[APIRouter]:
+    """Every feature's router; a new feature adds its router here."""
+    from cati.auth.endpoints import router as auth_router
+    from cati.campaigns.endpoints import router as campaigns_router
+    from cati.web.pages import router as pages_router
+
+    return [auth_router, campaigns_router, pages_router]
+
+
+def _wants_page(request: Request) -> bool:
+    """A browser asking for a page (not the API): sent to the login page instead of a 401."""
+    return (
+        request.method == "GET"
+        and not request.url.path.startswith("/api/")
+        and "text/html" in request.headers.get("accept", "")
+    )

@@ -88,3 +88,18 @@ def upgrade(url: str, revision: str = "head") -> None:
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(url), revision)
+
+
+def schema_status(url: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(revisions the database is at, head revisions of the code); equal when up to date."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    heads = tuple(sorted(ScriptDirectory.from_config(alembic_config(url)).get_heads()))
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            current = tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
+    finally:
+        engine.dispose()
+    return current, heads

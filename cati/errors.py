@@ -10,9 +10,12 @@ class AppError(Exception):
 
     status_code = 400
 
-    def __init__(self, detail: Any, *, status_code: int | None = None) -> None:
+    def __init__(
+        self, detail: Any, *, status_code: int | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(str(detail))
         self.detail = detail
+        self.headers = headers
         if status_code is not None:
             self.status_code = status_code
 

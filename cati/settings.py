@@ -47,7 +47,17 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_lockout_seconds: int = 300
 
+    # Argon2id cost for new password hashes (argon2-cffi's defaults; tests lower them for speed).
+    argon2_time_cost: int = Field(default=3, ge=1, le=20)
+    argon2_memory_kib: int = Field(default=65536, ge=1024)
+
     session_max_age_seconds: int = 12 * 3600
+    #: Lifetime of a bearer token from ``POST /api/v1/auth/token``.
+    api_token_ttl_seconds: int = 8 * 3600
+    #: Send the session cookie only over HTTPS (set true behind TLS).
+    cookie_secure: bool = False
+    #: An extra directory searched (before the built-in ones) for campaign instrument files.
+    instruments_dir: Path | None = None
     max_body_bytes: int = 1_000_000
 
     @model_validator(mode="after")

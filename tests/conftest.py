@@ -14,10 +14,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
+from support import Users
 
+from cati.app import create_app
+from cati.campaigns.instruments import BUILTIN_DIR
 from cati.db import make_engine, upgrade
+from cati.settings import Settings
 
 PG_ADMIN_URL = os.environ.get("CATI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = [b for b in os.environ.get("CATI_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
@@ -87,3 +92,42 @@ def engine(db_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def backend(db_url: str) -> str:
     return make_url(db_url).get_backend_name()
+
+
+# ---- the service over HTTP ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def instruments_dir(tmp_path: Path) -> Path:
+    """CATI_INSTRUMENTS_DIR for a test: a copy of the built-in instrument as ``local-copy.yaml``."""
+    d = tmp_path / "instruments"
+    d.mkdir()
+    shutil.copyfile(BUILTIN_DIR / "satisfaction.yaml", d / "local-copy.yaml")
+    return d
+
+
+@pytest.fixture
+def settings(db_url: str, instruments_dir: Path, tmp_path: Path) -> Settings:
+    """Settings for one test's service: its own database, cheap Argon2 (a test speed-up only)."""
+    return Settings(
+        env="test",
+        database_url=db_url,
+        data_dir=tmp_path / "data",
+        instruments_dir=instruments_dir,
+        argon2_time_cost=1,
+        argon2_memory_kib=1024,
+        login_max_failures=3,
+        login_lockout_seconds=60,
+    )
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    """A client on a freshly built app; the lifespan runs (engine made, then disposed)."""
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture
+def users(settings: Settings, engine: Engine) -> Users:
+    return Users(settings, engine)

@@ -19,9 +19,14 @@ from cati.cli.common import CliError
 # module path -> attribute holding a click command or group (or a tuple of them)
 _GROUPS: list[tuple[str, str]] = [
     ("cati.cli.db", "db"),
-    ("cati.cli.simpbx", "simpbx"),
-    ("cati.cli.rdd", "rdd_group"),
+    ("cati.cli.user", "user"),
+    ("cati.cli.campaign", "campaign"),
+    ("cati.cli.audit", "audit"),
+    ("cati.cli.serve", "serve"),
+    ("cati.cli.demo", "demo"),
     ("cati.cli.score", "commands"),
+    ("cati.cli.rdd", "rdd_group"),
+    ("cati.cli.simpbx", "simpbx"),
 ]
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import getpass
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 from pydantic import ValidationError
@@ -32,6 +34,25 @@ def load_settings(data_dir: Path | None = None) -> Settings:
         return settings
     except (ValidationError, SettingsError) as exc:
         raise CliError(f"bad settings: {exc}") from exc
+
+
+def data_dir_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--data-dir``: overrides ``CATI_DATA_DIR`` for this command."""
+    return click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Data directory (default: CATI_DATA_DIR, else ./cati-data).",
+    )(func)
+
+
+def cli_actor() -> str:
+    """The audit actor for a command run from a shell: ``cli:<login name>``."""
+    try:
+        name = getpass.getuser()
+    except Exception:
+        name = "unknown"
+    return f"cli:{name}"[:64]
 
 
 @contextmanager

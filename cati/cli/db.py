@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from cati.cli.common import load_settings
+from cati.cli.common import data_dir_option, load_settings
 from cati.db import upgrade
 
 
@@ -15,8 +17,9 @@ def db() -> None:
 
 @db.command("upgrade")
 @click.option("--revision", default="head", show_default=True, help="Target revision.")
-def db_upgrade(revision: str) -> None:
+@data_dir_option
+def db_upgrade(revision: str, data_dir: Path | None) -> None:
     """Apply the migrations up to REVISION (the only way a schema is made)."""
-    settings = load_settings()
+    settings = load_settings(data_dir)
     upgrade(settings.effective_database_url, revision)
     click.echo(f"database at {revision}: {settings.effective_database_url.split('@')[-1]}")

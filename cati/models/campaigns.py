@@ -50,7 +50,9 @@ class Campaign(Base):
     instrument_name: Mapped[str] = mapped_column(String(200))
     instrument_text: Mapped[str] = mapped_column(Text)
     instrument_sha256: Mapped[str] = mapped_column(String(64))
-    #: {"staff": [{"days": [1,2,3,4,5], "start": "09:00", "end": "17:30"}], "resident": [...]}
+    #: {"staff": [{"days": [1,2,3,4,5], "start": "08:30", "end": "12:00"}, ...], "resident": [...],
+    #:  "holidays": ["2026-10-01", ...], "extra_workdays": ["2026-10-10", ...]}
+    #: (read by ``dialer.schedule.CallingWindows.from_json``; see docs/scheduling.md).
     calling_windows: Mapped[dict[str, Any]] = mapped_column(JSON)
     #: Scheduling rules: max attempts, retry delays per outcome (minutes) and the like.
     scheduling: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

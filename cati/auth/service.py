@@ -1,0 +1,233 @@
+"""Users, logins, browser sessions and API tokens. Services flush; the request or CLI edge commits.
+
+Why the login is shaped this way: every failure (unknown user, wrong password, inactive or locked
+account) gives the same message and costs the same Argon2 time, so neither the text nor the timing
+tells an attacker which usernames exist. After ``login_max_failures`` consecutive failures the
+account is locked, and each further failure after the lock ends doubles the lock (capped at a day).
+Cookies and bearer tokens are random 256-bit values; the database keeps only their SHA-256, so a
+copy of the tables does not let anyone in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from cati import audit
+from cati.auth.passwords import check_password_rules, hash_password, spend_verification_time, verify_password
+from cati.errors import Conflict, Invalid
+from cati.models import ApiToken, Role, User, WebSession, utcnow
+from cati.settings import Settings
+
+LOGIN_FAILED = "invalid username or password"
+MAX_LOCK = dt.timedelta(days=1)
+ANONYMOUS = "anonymous"
+
+
+def new_secret() -> str:
+    """A fresh random token (256 bits, URL-safe)."""
+    return secrets.token_urlsafe(32)
+
+
+def token_digest(raw: str) -> str:
+    """SHA-256 hex of a raw token: what the database stores and looks up."""
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def create_user(
+    session: Session,
+    *,
+    username: str,
+    role: Role | str,
+    password: str,
+    settings: Settings,
+    actor: str,
+    display_name: str = "",
+    extension: str | None = None,
+) -> User:
+    """Create a user with an Argon2 hash of ``password``; audited as ``user.created``."""
+    username = username.strip()
+    if not username or len(username) > 64 or any(c.isspace() for c in username):
+        raise Invalid("username must be 1-64 characters without spaces")
+    try:
+        role = Role(role)
+    except ValueError:
+        raise Invalid(f"unknown role {role!r}; roles: {', '.join(r.value for r in Role)}") from None
+    if extension is not None and not (extension.isdigit() and 1 <= len(extension) <= 32):
+        raise Invalid("extension must be digits only")
+    try:
+        check_password_rules(password)
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None
+    if session.execute(select(User.id).where(User.username == username)).first() is not None:
+        raise Conflict(f"user {username!r} already exists")
+    user = User(
+        username=username,
+        role=role.value,
+        display_name=display_name,
+        extension=extension,
+        password_hash=hash_password(password, settings),
+        active=True,
+        failed_logins=0,
+    )
+    session.add(user)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="user.created",
+        object_type="user",
+        object_id=user.id,
+        details={"username": username, "role": role.value, "extension": extension},
+    )
+    return user
+
+
+def authenticate(
+    session: Session, username: str, password: str, settings: Settings, *, channel: str
+) -> User | None:
+    """The user if the credentials are right and the account usable, else None.
+
+    Records ``auth.login_succeeded`` or ``auth.login_failed`` and updates the back-off counters
+    in the caller's transaction, so the caller must commit even when it answers "no".
+    """
+    now = utcnow()
+    user = session.execute(
+        select(User).where(User.username == username).with_for_update()
+    ).scalar_one_or_none()
+    reason: str
+    if user is None:
+        spend_verification_time(password, settings)
+        reason = "unknown_user"
+    elif user.locked_until is not None and user.locked_until > now:
+        spend_verification_time(password, settings)
+        reason = "locked"
+    elif not verify_password(user.password_hash, password, settings):
+        reason = "wrong_password"
+        user.failed_logins += 1
+        over = user.failed_logins - settings.login_max_failures
+        if over >= 0:
+            lock = dt.timedelta(seconds=settings.login_lockout_seconds) * (2 ** min(over, 16))
+            user.locked_until = now + min(lock, MAX_LOCK)
+    elif not user.active:
+        reason = "inactive"
+    else:
+        user.failed_logins = 0
+        user.locked_until = None
+        session.flush()
+        audit.record(
+            session,
+            actor=user.username,
+            action="auth.login_succeeded",
+            object_type="user",
+            object_id=user.id,
+            details={"channel": channel},
+        )
+        return user
+    session.flush()
+    details: dict[str, object] = {"username": username[:64], "reason": reason, "channel": channel}
+    if user is not None and user.locked_until is not None and user.locked_until > now:
+        details["locked_until"] = user.locked_until.isoformat()
+    audit.record(
+        session,
+        actor=ANONYMOUS,
+        action="auth.login_failed",
+        object_type="user",
+        object_id=user.id if user is not None else "-",
+        details=details,
+    )
+    return None
+
+
+def start_web_session(session: Session, user: User, settings: Settings) -> tuple[str, WebSession]:
+    """A new browser session: returns the raw cookie value (never stored) and the row."""
+    raw = new_secret()
+    row = WebSession(
+        token_hash=token_digest(raw),
+        user_id=user.id,
+        csrf_token=secrets.token_urlsafe(32),
+        expires_at=utcnow() + dt.timedelta(seconds=settings.session_max_age_seconds),
+    )
+    session.add(row)
+    session.flush()
+    return raw, row
+
+
+def issue_api_token(session: Session, user: User, settings: Settings, *, actor: str) -> tuple[str, ApiToken]:
+    """A new bearer token for ``user``: the raw value (shown once) and the stored row."""
+    raw = new_secret()
+    row = ApiToken(
+        token_hash=token_digest(raw),
+        user_id=user.id,
+        expires_at=utcnow() + dt.timedelta(seconds=settings.api_token_ttl_seconds),
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="auth.token_issued",
+        object_type="api_token",
+        object_id=row.id,
+        details={"user_id": user.id, "expires_at": row.expires_at.isoformat()},
+    )
+    return raw, row
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling and how: through a browser session (CSRF applies) or a bearer token."""
+
+    user: User
+    via: Literal["session", "token"]
+    credential_id: int
+    csrf_token: str | None = None
+
+
+def principal_for_session(session: Session, raw: str) -> Principal | None:
+    """The principal behind a session cookie, or None if unknown, expired or the user inactive."""
+    row = session.execute(
+        select(WebSession, User)
+        .join(User, User.id == WebSession.user_id)
+        .where(WebSession.token_hash == token_digest(raw))
+    ).first()
+    if row is None:
+        return None
+    web, user = row.tuple()
+    if web.expires_at <= utcnow() or not user.active:
+        return None
+    return Principal(user=user, via="session", credential_id=web.id, csrf_token=web.csrf_token)
+
+
+def principal_for_token(session: Session, raw: str) -> Principal | None:
+    """The principal behind a bearer token, or None if unknown, expired or the user inactive."""
+    row = session.execute(
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == token_digest(raw))
+    ).first()
+    if row is None:
+        return None
+    token, user = row.tuple()
+    if token.expires_at <= utcnow() or not user.active:
+        return None
+    return Principal(user=user, via="token", credential_id=token.id)
+
+
+def logout(session: Session, principal: Principal) -> None:
+    """End the session or revoke the token the principal used; audited as ``auth.logout``."""
+    model = WebSession if principal.via == "session" else ApiToken
+    session.execute(delete(model).where(model.id == principal.credential_id))
+    audit.record(
+        session,
+        actor=principal.user.username,
+        action="auth.logout",
+        object_type="web_session" if principal.via == "session" else "api_token",
+        object_id=principal.credential_id,
+    )

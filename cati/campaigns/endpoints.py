@@ -1,0 +1,64 @@
+"""Campaign API: create (the campaign file's shape as JSON), list, read, change status."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from cati.api.deps import SessionDep, SettingsDep
+from cati.auth.access import ALL_ROLES, require_roles
+from cati.campaigns import service
+from cati.campaigns.instruments import InstrumentError, resolve_instrument
+from cati.campaigns.loader import CampaignSpecError
+from cati.campaigns.schemas import CampaignRead, CampaignSpec, CampaignSummary, TransitionRequest, cross_check
+from cati.models import Role, User
+
+router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"])
+
+CampaignId = Annotated[int, Path(ge=1, le=2**31 - 1, description="campaign id")]
+
+
+@router.get("", response_model=list[CampaignSummary], dependencies=[require_roles(*ALL_ROLES)])
+def list_campaigns(session: SessionDep) -> list[CampaignSummary]:
+    """Every campaign, newest first."""
+    return [service.summary(c) for c in service.list_campaigns(session)]
+
+
+@router.post("", response_model=CampaignRead, status_code=201)
+def create_campaign(
+    spec: CampaignSpec,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: Annotated[User, require_roles(Role.admin)],
+) -> CampaignRead:
+    """Create a draft campaign; every problem is reported with its field, nothing is written."""
+    problems: list[tuple[tuple[str | int, ...], str, int | None]] = [
+        (("body", *loc), msg, None) for loc, msg in cross_check(spec)
+    ]
+    if problems:
+        raise CampaignSpecError(problems)
+    try:
+        instrument = resolve_instrument(spec.instrument, extra_dir=settings.instruments_dir)
+    except InstrumentError as exc:
+        raise CampaignSpecError([(("body", "instrument"), str(exc), None)]) from None
+    campaign = service.create_campaign(session, spec, instrument=instrument, actor=user.username)
+    return service.to_read(campaign)
+
+
+@router.get("/{campaign_id}", response_model=CampaignRead, dependencies=[require_roles(*ALL_ROLES)])
+def read_campaign(campaign_id: CampaignId, session: SessionDep) -> CampaignRead:
+    """One campaign with its districts and quota cells (the seed only once closed)."""
+    return service.to_read(service.get_campaign(session, campaign_id))
+
+
+@router.post("/{campaign_id}/status", response_model=CampaignRead)
+def change_status(
+    campaign_id: CampaignId,
+    body: TransitionRequest,
+    session: SessionDep,
+    user: Annotated[User, require_roles(Role.admin)],
+) -> CampaignRead:
+    """Move the campaign to the next status (draft -> published -> fieldwork -> closed)."""
+    campaign = service.change_status(session, campaign_id, body.to, actor=user.username)
+    return service.to_read(campaign)

@@ -1,0 +1,36 @@
+"""The campaign's life: draft -> published -> fieldwork -> closed. The one table of legal moves.
+
+Why so strict: publishing fixes the sampling frame and commits to the secret seed in public;
+going back to draft would let someone re-draw the sample after seeing the commitment, and
+re-opening a closed campaign would let interviews be added after the results are sealed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from cati.errors import Conflict
+from cati.models import CampaignStatus
+
+S = CampaignStatus
+
+TRANSITIONS: Mapping[CampaignStatus, frozenset[CampaignStatus]] = {
+    S.draft: frozenset({S.published}),
+    S.published: frozenset({S.fieldwork}),
+    S.fieldwork: frozenset({S.closed}),
+    S.closed: frozenset(),
+}
+
+
+class IllegalTransition(Conflict):
+    """The campaign cannot move from its status to the one asked for (HTTP 409)."""
+
+
+def check_transition(current: CampaignStatus, target: CampaignStatus) -> None:
+    """Raise :class:`IllegalTransition` unless ``current -> target`` is in the table."""
+    allowed = TRANSITIONS[current]
+    if target not in allowed:
+        options = ", ".join(sorted(s.value for s in allowed)) or "none (closed is final)"
+        raise IllegalTransition(
+            f"a campaign cannot go from {current.value} to {target.value}; allowed next: {options}"
+        )

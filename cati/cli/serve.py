@@ -1,0 +1,42 @@
+"""``cati serve``: run the web service with uvicorn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cati.cli.common import CliError, data_dir_option, load_settings
+from cati.db import schema_status, upgrade
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="TCP port.")
+@data_dir_option
+def serve(host: str, port: int, data_dir: Path | None) -> None:
+    """Serve the API and web pages.
+
+    In development on the embedded SQLite database the schema is upgraded automatically; with
+    CATI_DATABASE_URL the schema must be brought up first with ``cati db upgrade``.
+    """
+    import uvicorn
+
+    from cati.app import create_app
+
+    settings = load_settings(data_dir)
+    url = settings.effective_database_url
+    if settings.env == "development" and not settings.database_url:
+        upgrade(url)
+    else:
+        try:
+            current, heads = schema_status(url)
+        except Exception as exc:
+            raise CliError(f"cannot reach the database: {exc.__class__.__name__}: {exc}") from None
+        if current != heads:
+            at = ", ".join(current) or "empty"
+            raise CliError(
+                f"database schema is behind (at {at}, code needs {', '.join(heads)}): run `cati db upgrade`"
+            )
+    click.echo(f"serving on http://{host}:{port}/ (data: {url.split('@')[-1]})", err=True)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")

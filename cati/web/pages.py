@@ -1,0 +1,110 @@
+"""The browser login: ``GET/POST /login``, ``POST /logout`` and a small home page.
+
+The login form is protected against login CSRF with a double-submit token: ``GET /login`` sets a
+random ``cati_login_csrf`` cookie and puts the same value in the form; ``POST /login`` accepts only
+a matching pair. After login the session's own CSRF token protects every state-changing request.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from cati.api.deps import SessionDep, SettingsDep
+from cati.auth import service
+from cati.auth.access import SESSION_COOKIE, PrincipalDep, any_role, public
+from cati.auth.service import Principal
+from cati.web.templates import render
+
+router = APIRouter(include_in_schema=False)
+
+LOGIN_CSRF_COOKIE = "cati_login_csrf"
+
+
+def safe_next(value: str | None) -> str:
+    """A local path to go to after login; anything else (other hosts, ``//x``) becomes ``/``."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value
+
+
+def _login_page(
+    request: Request,
+    *,
+    status_code: int = 200,
+    error: str | None = None,
+    username: str = "",
+    next_: str = "/",
+) -> Response:
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    response = render(
+        request,
+        "login.html",
+        status_code=status_code,
+        error=error,
+        username=username,
+        next=safe_next(next_),
+        login_csrf=token,
+    )
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="lax", path="/login")
+    return response
+
+
+@router.get("/login", dependencies=[public()])
+def login_form(request: Request, next: str = "/") -> Response:
+    """The sign-in page (zh-CN by default; ``?lang=en`` for English)."""
+    return _login_page(request, next_=next)
+
+
+@router.post("/login", dependencies=[public()])
+def login_submit(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    username: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=1000)] = "",
+    login_csrf: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",
+) -> Response:
+    """Check the credentials; on success set the session cookie and go to ``next``."""
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not (cookie and login_csrf and secrets.compare_digest(cookie.encode(), login_csrf.encode())):
+        return _login_page(request, status_code=400, error="login.expired", username=username, next_=next)
+    user = service.authenticate(session, username, password, settings, channel="web")
+    if user is None:
+        # Returned, not raised: the failure count and its audit entry must still commit.
+        return _login_page(request, status_code=401, error="login.failed", username=username, next_=next)
+    raw, _row = service.start_web_session(session, user, settings)
+    response = RedirectResponse(safe_next(next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        raw,
+        max_age=settings.session_max_age_seconds,
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        path="/",
+    )
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+@router.post("/logout", dependencies=[any_role()])
+def logout(request: Request, session: SessionDep) -> Response:
+    """End the session (a form post carrying the session's ``csrf_token``) and go to the login page."""
+    principal: Principal = request.state.principal
+    service.logout(session, principal)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/", dependencies=[public()])
+def home(request: Request, principal: PrincipalDep) -> Response:
+    """Signed in: who you are and a sign-out button; otherwise the login page."""
+    if principal is None:
+        return RedirectResponse("/login", status_code=303)
+    return render(request, "home.html", user=principal.user, csrf_token=principal.csrf_token)
