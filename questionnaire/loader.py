@@ -52,7 +52,7 @@ def default_instrument() -> Instrument:
 def parse_instrument(text: str, source: str = "instrument") -> Instrument:
     """Parse YAML text into a checked Instrument; ``source`` names it in messages."""
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
+        data = yaml.load(text, Loader=StrictLoader)  # a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1} column {mark.column + 1}: " if mark is not None else ""
@@ -207,7 +207,7 @@ def _message(error: Any) -> str:
     return message[:1].lower() + message[1:]
 
 
-class _StrictLoader(yaml.SafeLoader):
+class StrictLoader(yaml.SafeLoader):
     """SafeLoader that refuses a key given twice in one mapping (YAML would keep the last)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:

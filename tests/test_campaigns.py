@@ -97,7 +97,7 @@ BAD_CASES = [
         "duplicate key",
         ("suffix_digits: 5", "suffix_digits: 5\n    suffix_digits: 3"),
         "",
-        "appears twice",
+        "given twice",
         11,
     ),
     ("quota of 0", ("staff: 100", "staff: 0"), "districts[1].quota.staff", "greater than or equal to 1", 11),

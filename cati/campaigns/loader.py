@@ -18,26 +18,13 @@ from pydantic import ValidationError
 
 from cati.campaigns.schemas import CampaignSpec, Problem, cross_check
 from cati.errors import Invalid
+from questionnaire.loader import StrictLoader
 
 MAX_FILE_BYTES = 2_000_000
 
 
-class _Loader(yaml.SafeLoader):
-    """Safe loader whose integers are plain decimals only and that refuses duplicate keys."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _value in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    "while reading a mapping",
-                    node.start_mark,
-                    f"key {key!r} appears twice",
-                    key_node.start_mark,
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+class _Loader(StrictLoader):
+    """The instrument loader's strict YAML (duplicate keys refused), with plain decimal integers only."""
 
 
 _Loader.yaml_implicit_resolvers = {
