@@ -325,3 +325,34 @@ async def _next_of(sub, type_: str):  # type: ignore[no-untyped-def]
         ev = await sub.queue.get()
         if ev.type == type_:
             return ev
+
+
+async def test_preview_call_is_placed_when_the_interviewer_asks(db_url: str, tmp_path: Path) -> None:
+    from cati.console import service as console
+    from cati.dialing.control import DialerUnavailable
+    from cati.models import User
+
+    rig = build(db_url, tmp_path, mode="preview", seats=1, cases_count=2, outcomes=["answer"])
+    user_id = rig.seats[0]
+    try:
+        service = await rig.start()
+        await wait_for("link up", lambda: service.status()["link"] == "up")
+        await asyncio.sleep(0.3)
+        assert rig.attempts() == []  # preview: the pacer never dials by itself
+        with rig.session() as s:
+            user = s.get(User, user_id)
+            assert user is not None
+            case = console.preview_next(s, user, now=rig.clock.now())
+            assert case is not None
+            case_id = case.id
+            s.commit()
+        attempt_id = await service.dial_preview(user_id=user_id, case_id=case_id)
+        seat = await wait_for("the seat on a call", lambda: _on_call(rig, user_id))
+        assert seat.current_attempt_id == attempt_id and seat.current_case_id == case_id
+        (attempt,) = rig.attempts()
+        assert attempt.dialling_mode == "preview" and attempt.connected_at is not None
+        with pytest.raises(DialerUnavailable):  # the case is in a call already: never dialled twice
+            await service.dial_preview(user_id=user_id, case_id=case_id)
+        assert len(rig.attempts()) == 1
+    finally:
+        await rig.close()
