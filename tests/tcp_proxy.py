@@ -1,4 +1,5 @@
-"""A TCP proxy for fault tests: forwards to a target, and can cut every connection or refuse new ones.
+"""A TCP proxy for fault tests: forwards to a target, can delay its replies, cut every connection
+or refuse new ones.
 
 Used between the dialer's AMI client and the simulated PBX to lose the link mid-call while the PBX
 (and the respondent's call) stays up, which is what a network fault or a PBX restart looks like.
@@ -15,6 +16,8 @@ class TcpProxy:
         self.target = (target_host, target_port)
         self.refusing = False
         self.accepted = 0
+        #: Seconds added to everything the target sends back: a slow PBX.
+        self.delay = 0.0
         self._server: asyncio.base_events.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -57,7 +60,7 @@ class TcpProxy:
         self._writers.update({writer, up_writer})
         tasks = [
             asyncio.create_task(self._pipe(reader, up_writer)),
-            asyncio.create_task(self._pipe(up_reader, writer)),
+            asyncio.create_task(self._pipe(up_reader, writer, slow=True)),
         ]
         self._tasks.update(tasks)
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -69,11 +72,15 @@ class TcpProxy:
             t.cancel()
             self._tasks.discard(t)
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, slow: bool = False
+    ) -> None:
         with contextlib.suppress(Exception):
             while True:
                 data = await reader.read(65536)
                 if not data:
                     return
+                if slow and self.delay:
+                    await asyncio.sleep(self.delay)
                 writer.write(data)
                 await writer.drain()

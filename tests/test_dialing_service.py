@@ -293,6 +293,49 @@ async def test_login_refused_is_reported_without_a_busy_loop(db_url: str, tmp_pa
         await pbx.stop()
 
 
+async def test_slow_pbx_still_records_every_call_once(db_url: str, tmp_path: Path) -> None:
+    """Every reply of the PBX arrives 0.4 s late (under the Ping watchdog's limit): the dialer keeps
+    the link, places each call once and records each outcome."""
+    rig = build(
+        db_url,
+        tmp_path,
+        mode="progressive",
+        seats=1,
+        cases_count=3,
+        outcomes=["busy"],
+        ami_host="127.0.0.1",
+        ami_port=1,
+        scheduling={"max_attempts": 1},
+    )
+    pbx = SimPbx(
+        SimPbxConfig(
+            username=rig.settings.ami_username,
+            secret=rig.settings.ami_secret,
+            speed=rig.clock.speed,
+            start=rig.clock.now(),
+            model_path=rig.settings.sim_model,
+        )
+    )
+    host, pbx_port = await pbx.start("127.0.0.1", 0)
+    proxy = TcpProxy(host, pbx_port)
+    proxy.delay = 0.4
+    rig.settings.ami_port = await proxy.start()
+    try:
+        service = await rig.start()
+        await wait_for("link up through the slow PBX", lambda: service.status()["link"] == "up", 10)
+        await wait_for("three calls ended", lambda: _settled(rig, 3), 30)
+        attempts = rig.attempts()
+        assert [a.disposition for a in attempts] == ["3.12"] * 3
+        assert len({a.case_id for a in attempts}) == 3  # each number dialled once
+        assert pbx.stats.originates == 3
+        assert service.status()["link"] == "up"
+        assert proxy.accepted == 1  # never had to reconnect
+    finally:
+        await rig.close()
+        await proxy.stop()
+        await pbx.stop()
+
+
 # -- helpers -------------------------------------------------------------------------------------
 
 
