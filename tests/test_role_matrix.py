@@ -38,6 +38,7 @@ TABLE: dict[tuple[str, str], frozenset[Role] | str] = {
     ("POST", "/api/v1/campaigns"): ADMIN,
     ("GET", "/api/v1/campaigns/{campaign_id}"): EVERYONE,
     ("POST", "/api/v1/campaigns/{campaign_id}/status"): ADMIN,
+    ("GET", "/api/v1/dialer/status"): frozenset({Role.admin, Role.supervisor}),
     ("GET", "/login"): PUBLIC,
     ("POST", "/login"): PUBLIC,
     ("POST", "/logout"): EVERYONE,
