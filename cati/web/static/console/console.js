@@ -195,7 +195,9 @@
     $("progress").value = iv.progress.answered;
     $("progress-text").textContent = iv.progress.answered + " / " + iv.progress.total;
     const asking = iv.state === "asking" && iv.item;
-    $("question").hidden = !asking;
+    const coding = mode === "disposition" || mode === "appointment";
+    $("question").hidden = !asking || coding; // the picker fits the screen without scrolling
+    if (coding) $("intro").open = false;
     $("ending").hidden = !!asking;
     if (asking) {
       const item = iv.item;
@@ -288,9 +290,7 @@
 
   function openDisposition() {
     mode = "disposition";
-    $("disposition").hidden = false;
-    $("btn-code").hidden = true;
-    renderDispositions();
+    render(state);
   }
 
   function closeDisposition() {
