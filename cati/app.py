@@ -16,7 +16,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cati import __version__
 from cati.auth.access import NotAuthenticated, check_routes, public
+from cati.clock import Clock
 from cati.db import make_engine, make_sessionmaker
+from cati.dialing.control import NullDialer
 from cati.errors import AppError
 from cati.events import EventBus, install_session_events
 from cati.settings import Settings, get_settings
@@ -93,14 +95,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.bus.bind(asyncio.get_running_loop())
         install_session_events(app.state.sessionmaker, app.state.bus)
+        # One service clock for the dialer, the scheduler and the built-in PBX (docs/dialing.md).
+        app.state.clock = Clock(speed=settings.speed, start=settings.sim_start)
+        service = None
+        if settings.dialer:
+            from cati.dialing.service import DialerService
+
+            service = DialerService(settings, app.state.sessionmaker, app.state.bus, app.state.clock)
+            await service.start()
+            app.state.dialer = service
         try:
             yield
         finally:
+            app.state.dialer = NullDialer()
+            if service is not None:
+                await service.stop()
             engine.dispose()
 
     app = FastAPI(title="CATI service", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.bus = EventBus()
+    app.state.dialer = NullDialer()
+    app.state.clock = Clock(speed=settings.speed, start=settings.sim_start)
 
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> Response:
@@ -145,10 +161,11 @@ def _routers() -> list[APIRouter]:
     """Every feature's router; a new feature adds its router here."""
     from cati.auth.endpoints import router as auth_router
     from cati.campaigns.endpoints import router as campaigns_router
+    from cati.dialing.endpoints import router as dialer_router
     from cati.results.endpoints import router as results_router
     from cati.web.pages import router as pages_router
 
-    return [auth_router, campaigns_router, results_router, pages_router]
+    return [auth_router, campaigns_router, results_router, dialer_router, pages_router]
 
 
 def _wants_page(request: Request) -> bool:

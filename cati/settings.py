@@ -7,6 +7,7 @@ directory and the built-in simulated PBX. Production sets ``CATI_ENV=production`
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -31,14 +32,42 @@ class Settings(BaseSettings):
     database_url: str | None = None
     secret_key: str = DEV_SECRET_KEY
 
-    # Telephony (issue "Dialer"): with no AMI host the service starts the simulated PBX itself.
+    # Telephony (issue "Dialer", docs/dialing.md): with no AMI host the service starts the
+    # simulated PBX itself, in process, on 127.0.0.1 (a random port) with the service clock.
+    #: Run the dialing loop in the service (``off`` for a service without telephony).
+    dialer: bool = True
     ami_host: str | None = None
-    ami_port: int = 5038
+    ami_port: int = Field(default=5038, ge=1, le=65535)
     ami_username: str = "cati"
     ami_secret: str = "cati-secret"
+    #: The respondent's side of every Originate; ``{number}`` is the case's phone number.
     dial_template: str = "Local/{number}@respondents"
+    #: Dialplan context that connects a call to an interviewer; the extension is the Exten.
     interviewer_context: str = "interviewer"
+    #: The Exten sent with the interviewer context (``{extension}`` = the user's extension,
+    #: ``{user_id}`` = the user's id).
+    interviewer_exten_template: str = "{extension}"
+    #: The interviewer's phone as the dialplan dials it (the built-in PBX dials it too).
     interviewer_endpoint_template: str = "PJSIP/{extension}"
+    #: Predictive calls wait here (music on hold) until redirected to an interviewer.
+    hold_context: str = "cati-hold"
+    hold_exten: str = "s"
+    #: The identification message for a call no interviewer could take within 2 s.
+    abandon_context: str = "cati-abandon"
+    abandon_exten: str = "s"
+    #: Caller ID on outgoing calls, e.g. ``"Survey <02000000000>"`` (empty: the trunk's default).
+    caller_id: str = ""
+    #: This dialer's name on its attempts: reconciliation only touches its own open attempts.
+    dialer_node: str = "dialer-1"
+    #: Seconds between pacing ticks (a seat becoming ready wakes the loop at once).
+    dialer_tick_seconds: float = Field(default=0.5, gt=0, le=60)
+    #: Service clock speed: 1 in production; 60 lets a demo run an evening of fieldwork in minutes.
+    speed: float = Field(default=1.0, gt=0, le=10000)
+    #: Built-in simulated PBX: seed of its respondent model, simulated start (ISO; naive = Asia/Shanghai;
+    #: empty = now) and an optional model file (docs/simpbx.md).
+    sim_seed: str = "0"
+    sim_start: dt.datetime | None = None
+    sim_model: Path | None = None
 
     # Privacy: how many trailing digits of a phone number an interviewer sees.
     phone_visible_digits: int = Field(default=4, ge=0, le=11)
@@ -59,6 +88,28 @@ class Settings(BaseSettings):
     #: An extra directory searched (before the built-in ones) for campaign instrument files.
     instruments_dir: Path | None = None
     max_body_bytes: int = 1_000_000
+
+    @model_validator(mode="after")
+    def _check_telephony(self) -> Settings:
+        for name, fields in (
+            ("dial_template", {"number": "0"}),
+            ("interviewer_exten_template", {"extension": "0", "user_id": 0}),
+            ("interviewer_endpoint_template", {"extension": "0", "user_id": 0}),
+        ):
+            template = getattr(self, name)
+            try:
+                template.format(**fields)
+            except (KeyError, IndexError, ValueError) as exc:
+                raise SettingsError(
+                    f"CATI_{name.upper()} {template!r} is not a usable template: {exc}"
+                ) from None
+        if "{number}" not in self.dial_template:
+            raise SettingsError(f"CATI_DIAL_TEMPLATE {self.dial_template!r} must contain {{number}}")
+        if self.sim_start is not None and self.sim_start.tzinfo is None:
+            from zoneinfo import ZoneInfo
+
+            self.sim_start = self.sim_start.replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+        return self
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

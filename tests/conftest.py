@@ -118,6 +118,7 @@ def settings(db_url: str, instruments_dir: Path, tmp_path: Path) -> Settings:
         argon2_memory_kib=1024,
         login_max_failures=3,
         login_lockout_seconds=60,
+        dialer=False,  # no telephony unless a test asks for it (tests/test_dialing_*.py)
     )
 
 

@@ -39,6 +39,7 @@ TABLE: dict[tuple[str, str], frozenset[Role] | str] = {
     ("POST", "/api/v1/campaigns/{campaign_id}/status"): ADMIN,
     ("GET", "/api/v1/campaigns/{campaign_id}/results"): RESULTS,
     ("GET", "/api/v1/campaigns/{campaign_id}/exports/responses.csv"): RESULTS,
+    ("GET", "/api/v1/dialer/status"): frozenset({Role.admin, Role.supervisor}),
     ("GET", "/login"): PUBLIC,
     ("POST", "/login"): PUBLIC,
     ("POST", "/logout"): EVERYONE,

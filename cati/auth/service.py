@@ -199,7 +199,7 @@ def principal_for_session(session: Session, raw: str) -> Principal | None:
     ).first()
     if row is None:
         return None
-    web, user = row.tuple()
+    web, user = row
     if web.expires_at <= utcnow() or not user.active:
         return None
     return Principal(user=user, via="session", credential_id=web.id, csrf_token=web.csrf_token)
@@ -214,7 +214,7 @@ def principal_for_token(session: Session, raw: str) -> Principal | None:
     ).first()
     if row is None:
         return None
-    token, user = row.tuple()
+    token, user = row
     if token.expires_at <= utcnow() or not user.active:
         return None
     return Principal(user=user, via="token", credential_id=token.id)

@@ -1,0 +1,1 @@
+"""Interviewer console: seats, the case in hand, the interview saved answer by answer."""

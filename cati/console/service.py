@@ -1,0 +1,791 @@
+"""Console service: interviewer seats, the case in hand, the interview saved answer by answer.
+
+Two callers share it. The dialing loop asks for ready seats, reserves one for a call it places,
+releases it when nobody answered, and connects an answered call (``connect_call`` starts or resumes
+the case's interview). The console API moves the seat (ready, pause, offline, next), saves every
+interview action with an optimistic ``version`` and records the interviewer's disposition through
+``cati.cases.service.record_interviewer_outcome``.
+
+Every seat change goes through ``cati.console.states.transition`` (one table) and queues a ``state``
+event on topic ``seat:{user_id}`` that reaches the console after commit. Services only flush; the
+caller commits. Lock order follows the case service: seat, then case, then attempt, then interview.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import case as sql_case
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cati import audit
+from cati.cases import service as cases
+from cati.console import states
+from cati.errors import Conflict, Invalid, NotFound
+from cati.events import queue_event
+from cati.models import (
+    AnswerEvent,
+    Attempt,
+    Campaign,
+    CampaignStatus,
+    Case,
+    CaseStatus,
+    DiallingMode,
+    Interview,
+    InterviewerSeat,
+    SeatStatus,
+    User,
+)
+from questionnaire.engine import BadSavedState, InvalidAction, InvalidAnswer, State
+from questionnaire.engine import Interview as Engine
+from questionnaire.loader import InstrumentError, parse_instrument
+from questionnaire.model import Instrument
+
+S = SeatStatus
+
+
+def seat_topic(user_id: int) -> str:
+    """The live-event topic of one interviewer's seat."""
+    return f"seat:{user_id}"
+
+
+def _check_now(now: dt.datetime) -> dt.datetime:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be a timezone-aware datetime")
+    return now.astimezone(dt.UTC)
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    """SQLite hands datetimes back naive (stored as UTC); make them aware."""
+    if value is None:
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+# --------------------------------------------------------------------------------------------------
+# Instruments: the campaign's frozen copy, parsed once per text
+# --------------------------------------------------------------------------------------------------
+
+_instrument_cache: dict[str, Instrument] = {}
+_instrument_lock = threading.Lock()
+
+
+def campaign_instrument(campaign: Campaign) -> Instrument:
+    """The campaign's frozen instrument, parsed (cached by its SHA-256)."""
+    key = campaign.instrument_sha256 + ":" + str(len(campaign.instrument_text))
+    with _instrument_lock:
+        found = _instrument_cache.get(key)
+    if found is not None:
+        return found
+    try:
+        inst = parse_instrument(campaign.instrument_text, source=campaign.instrument_name)
+    except InstrumentError as exc:
+        raise Conflict(f"campaign {campaign.code}: its instrument cannot be used: {exc}") from None
+    with _instrument_lock:
+        _instrument_cache[key] = inst
+    return inst
+
+
+# --------------------------------------------------------------------------------------------------
+# Seats
+# --------------------------------------------------------------------------------------------------
+
+
+def _notify(session: Session, seat: InterviewerSeat, why: str) -> None:
+    queue_event(session, seat_topic(seat.user_id), "state", {"status": seat.status, "why": why})
+
+
+def _move(session: Session, seat: InterviewerSeat, target: SeatStatus, now: dt.datetime, why: str) -> None:
+    states.transition(seat, target, why=why)
+    seat.status_since = now
+    seat.updated_at = now
+    _notify(session, seat, why)
+
+
+def lock_seat(session: Session, user_id: int, *, create: bool = True) -> InterviewerSeat:
+    """The user's seat under a row lock; an offline seat is made on first use."""
+    seat = session.execute(
+        select(InterviewerSeat)
+        .where(InterviewerSeat.user_id == user_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if seat is not None:
+        return seat
+    if not create:
+        raise NotFound(f"user {user_id} has no seat")
+    if session.get(User, user_id) is None:
+        raise NotFound(f"user {user_id} not found")
+    seat = InterviewerSeat(user_id=user_id, status=S.offline.value)
+    session.add(seat)
+    session.flush()
+    return seat
+
+
+def ready_seats(session: Session, campaign_id: int) -> list[InterviewerSeat]:
+    """Seats ready for a call in this campaign, longest idle first."""
+    return list(
+        session.execute(
+            select(InterviewerSeat)
+            .where(InterviewerSeat.campaign_id == campaign_id, InterviewerSeat.status == S.ready.value)
+            .order_by(InterviewerSeat.status_since, InterviewerSeat.user_id)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def pick_ready_seat(
+    session: Session, campaign_id: int, *, now: dt.datetime, prefer_user_id: int | None = None
+) -> InterviewerSeat | None:
+    """The longest-idle ready seat, row-locked (``FOR UPDATE SKIP LOCKED`` on PostgreSQL).
+
+    ``prefer_user_id`` (an appointment kept for one interviewer) wins when that seat is ready.
+    A competing dialer skips the locked row, so one seat never gets two calls.
+    """
+    _check_now(now)
+    order: list[Any] = []
+    if prefer_user_id is not None:
+        order.append(sql_case((InterviewerSeat.user_id == prefer_user_id, 0), else_=1))
+    order += [InterviewerSeat.status_since, InterviewerSeat.user_id]
+    return session.execute(
+        select(InterviewerSeat)
+        .where(InterviewerSeat.campaign_id == campaign_id, InterviewerSeat.status == S.ready.value)
+        .order_by(*order)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+
+
+def reserve_seat(
+    session: Session, seat: InterviewerSeat, *, case_id: int, attempt_id: int | None, now: dt.datetime
+) -> None:
+    """ready -> reserved: a call is placed for this interviewer (or a preview case is shown).
+
+    A seat already reserved for the same case (preview, then dialled) just takes the attempt.
+    """
+    now = _check_now(now)
+    seat = lock_seat(session, seat.user_id, create=False)
+    if seat.status == S.reserved.value and seat.current_case_id == case_id:
+        if attempt_id is not None and seat.current_attempt_id not in (None, attempt_id):
+            raise Conflict(f"seat of user {seat.user_id} already waits for attempt {seat.current_attempt_id}")
+        seat.current_attempt_id = attempt_id
+        seat.updated_at = now
+        _notify(session, seat, "dialling")
+        session.flush()
+        return
+    _move(session, seat, S.reserved, now, "reserved for a call" if attempt_id else "preview")
+    seat.current_case_id = case_id
+    seat.current_attempt_id = attempt_id
+    seat.current_interview_id = None
+    session.flush()
+
+
+def _clear_case(seat: InterviewerSeat) -> None:
+    seat.current_case_id = None
+    seat.current_attempt_id = None
+    seat.current_interview_id = None
+
+
+def release_seat(session: Session, user_id: int, *, now: dt.datetime, reason: str) -> None:
+    """reserved -> ready: the call placed for this interviewer was not answered (or was skipped).
+
+    A seat that is no longer reserved (the call was connected meanwhile) is left alone.
+    """
+    now = _check_now(now)
+    seat = lock_seat(session, user_id, create=False)
+    if seat.status != S.reserved.value:
+        return
+    _move(session, seat, S.ready, now, reason)
+    _clear_case(seat)
+    session.flush()
+
+
+def _open_interview(session: Session, case_id: int) -> Interview | None:
+    return session.execute(
+        select(Interview)
+        .where(Interview.case_id == case_id, Interview.finished.is_(False))
+        .order_by(Interview.id.desc())
+        .limit(1)
+        .with_for_update()
+    ).scalar_one_or_none()
+
+
+def connect_call(
+    session: Session, *, user_id: int, case_id: int, attempt_id: int, now: dt.datetime
+) -> Interview:
+    """ready|reserved -> on_call: an answered call reaches this interviewer.
+
+    Marks the case ``interviewing`` (``mark_connected``, unless the caller did already), starts the
+    case's interview with the campaign's frozen instrument or resumes the one left unfinished (an
+    appointment made mid-interview), and queues the seat's ``state`` event. Calling it again for
+    the same attempt returns the same interview.
+    """
+    now = _check_now(now)
+    seat = lock_seat(session, user_id)
+    if (
+        seat.status == S.on_call.value
+        and seat.current_attempt_id == attempt_id
+        and seat.current_interview_id is not None
+    ):
+        found = session.get(Interview, seat.current_interview_id)
+        if found is not None:
+            return found
+    if seat.status == S.reserved.value and seat.current_case_id not in (None, case_id):
+        raise Conflict(f"seat of user {user_id} is reserved for case {seat.current_case_id}, not {case_id}")
+    attempt = session.get(Attempt, attempt_id)
+    if attempt is None or attempt.case_id != case_id:
+        raise NotFound(f"attempt {attempt_id} of case {case_id} not found")
+    _move(session, seat, S.on_call, now, "call connected")
+    c = session.get(Case, case_id)
+    if c is None:
+        raise NotFound(f"case {case_id} not found")
+    if c.status == CaseStatus.dialling.value:
+        cases.mark_connected(session, attempt_id, interviewer_id=user_id, now=now)
+    elif attempt.interviewer_id is None:
+        attempt.interviewer_id = user_id
+    campaign = session.get(Campaign, c.campaign_id)
+    assert campaign is not None
+    row = _open_interview(session, case_id)
+    if row is None:
+        inst = campaign_instrument(campaign)
+        engine = Engine.start(inst, c.stratum, now)
+        row = Interview(
+            campaign_id=c.campaign_id,
+            district_id=c.district_id,
+            case_id=c.id,
+            attempt_id=attempt_id,
+            interviewer_id=user_id,
+            stratum=c.stratum,
+            state=engine.to_dict(),
+            version=1,
+            started_at=now,
+        )
+        session.add(row)
+        session.flush()
+        action = "interview.started"
+    else:
+        row.attempt_id = attempt_id
+        row.interviewer_id = user_id
+        action = "interview.resumed"
+    seat.campaign_id = seat.campaign_id or c.campaign_id
+    seat.current_case_id = c.id
+    seat.current_attempt_id = attempt_id
+    seat.current_interview_id = row.id
+    seat.shift_calls += 1
+    session.flush()
+    audit.record(
+        session,
+        actor=f"user:{user_id}",
+        action=action,
+        object_type="interview",
+        object_id=row.id,
+        details={"case_id": c.id, "attempt_id": attempt_id, "interviewer_id": user_id},
+        at=now,
+    )
+    return row
+
+
+def call_ended(session: Session, *, attempt_id: int, now: dt.datetime) -> None:
+    """The line dropped: an ``on_call`` seat keeps its case so the interviewer can code it.
+
+    A seat still ``reserved`` for the attempt (never answered) goes back to ready. The attempt
+    itself is closed by the caller (``record_call_result``).
+    """
+    now = _check_now(now)
+    user_id = session.execute(
+        select(InterviewerSeat.user_id).where(InterviewerSeat.current_attempt_id == attempt_id)
+    ).scalar_one_or_none()
+    if user_id is None:
+        return
+    seat = lock_seat(session, user_id, create=False)
+    if seat.current_attempt_id != attempt_id:
+        return
+    if seat.status == S.reserved.value:
+        _move(session, seat, S.ready, now, "call not answered")
+        _clear_case(seat)
+    else:
+        seat.updated_at = now
+        _notify(session, seat, "call ended")
+    session.flush()
+
+
+# --------------------------------------------------------------------------------------------------
+# The interviewer's own moves
+# --------------------------------------------------------------------------------------------------
+
+
+def _fieldwork_campaign(session: Session, campaign_id: int | None) -> Campaign:
+    if campaign_id is not None:
+        campaign = session.get(Campaign, campaign_id)
+        if campaign is None:
+            raise NotFound(f"campaign {campaign_id} not found")
+        if campaign.status != CampaignStatus.fieldwork.value:
+            raise Conflict(f"campaign {campaign.code} is {campaign.status}, not in fieldwork")
+        return campaign
+    found = (
+        session.execute(
+            select(Campaign).where(Campaign.status == CampaignStatus.fieldwork.value).order_by(Campaign.id)
+        )
+        .scalars()
+        .all()
+    )
+    if not found:
+        raise Conflict("no campaign is in fieldwork")
+    if len(found) > 1:
+        codes = ", ".join(f"{c.id} {c.code}" for c in found)
+        raise Invalid(f"several campaigns are in fieldwork ({codes}): give campaign_id")
+    return found[0]
+
+
+def _campaign_for_seat(session: Session, seat: InterviewerSeat, campaign_id: int | None) -> Campaign:
+    """The campaign asked for, else the seat's own while in fieldwork, else the one in fieldwork."""
+    if campaign_id is not None:
+        return _fieldwork_campaign(session, campaign_id)
+    if seat.campaign_id is not None:
+        own = session.get(Campaign, seat.campaign_id)
+        if own is not None and own.status == CampaignStatus.fieldwork.value:
+            return own
+    return _fieldwork_campaign(session, None)
+
+
+def go_ready(
+    session: Session, user: User, *, campaign_id: int | None = None, now: dt.datetime
+) -> InterviewerSeat:
+    """Take calls: offline/paused/wrap_up -> ready. The shift starts (figures reset) on leaving offline."""
+    now = _check_now(now)
+    seat = lock_seat(session, user.id)
+    campaign = _campaign_for_seat(session, seat, campaign_id)
+    if seat.status in {s.value for s in states.HOLDS_CASE} and seat.campaign_id != campaign.id:
+        raise Conflict("finish the case in hand before changing campaign")
+    seat.campaign_id = campaign.id
+    if seat.status == S.ready.value:
+        return seat
+    was = seat.status
+    _move(session, seat, S.ready, now, "ready")
+    seat.pause_reason = None
+    _clear_case(seat)
+    if was == S.offline.value or seat.shift_started_at is None:
+        seat.shift_started_at = now
+        seat.shift_calls = 0
+        seat.shift_completes = 0
+        seat.shift_talk_seconds = 0
+        audit.record(
+            session,
+            actor=user.username,
+            action="shift.started",
+            object_type="seat",
+            object_id=user.id,
+            details={"campaign_id": seat.campaign_id},
+            at=now,
+        )
+    session.flush()
+    return seat
+
+
+def _hand_back_preview(session: Session, seat: InterviewerSeat, now: dt.datetime) -> None:
+    """A previewed case not dialled goes back to the queue."""
+    if seat.current_attempt_id is not None:
+        raise Conflict("a call is being placed for you: wait for it to be answered or to fail")
+    if seat.current_case_id is not None:
+        c = session.get(Case, seat.current_case_id)
+        if c is not None and c.status == CaseStatus.dialling.value:
+            cases.release_case(session, c, now=now)
+
+
+def pause(session: Session, user: User, *, reason: str, now: dt.datetime) -> InterviewerSeat:
+    """Take a break with a reason (break, meal, training, technical, other)."""
+    now = _check_now(now)
+    if reason not in states.PAUSE_REASONS:
+        raise Invalid(f"pause reason {reason!r} unknown: use one of {', '.join(states.PAUSE_REASONS)}")
+    seat = lock_seat(session, user.id)
+    if seat.status == S.reserved.value:
+        _hand_back_preview(session, seat, now)
+    _move(session, seat, S.paused, now, f"pause: {reason}")
+    seat.pause_reason = reason
+    _clear_case(seat)
+    if seat.shift_started_at is None:
+        seat.shift_started_at = now
+    audit.record(
+        session,
+        actor=user.username,
+        action="seat.paused",
+        object_type="seat",
+        object_id=user.id,
+        details={"reason": reason},
+        at=now,
+    )
+    session.flush()
+    return seat
+
+
+def go_offline(session: Session, user: User, *, now: dt.datetime) -> InterviewerSeat:
+    """End of shift: ready, paused or wrap_up -> offline (the shift figures stay readable)."""
+    now = _check_now(now)
+    seat = lock_seat(session, user.id)
+    if seat.status == S.offline.value:
+        return seat
+    _move(session, seat, S.offline, now, "offline")
+    seat.pause_reason = None
+    _clear_case(seat)
+    audit.record(
+        session,
+        actor=user.username,
+        action="shift.ended",
+        object_type="seat",
+        object_id=user.id,
+        details={
+            "calls": seat.shift_calls,
+            "completes": seat.shift_completes,
+            "talk_seconds": seat.shift_talk_seconds,
+        },
+        at=now,
+    )
+    session.flush()
+    return seat
+
+
+def preview_next(session: Session, user: User, *, now: dt.datetime) -> Case | None:
+    """Preview mode: hand out the next case to this ready interviewer without dialling it."""
+    now = _check_now(now)
+    seat = lock_seat(session, user.id)
+    if seat.status != S.ready.value:
+        raise Conflict(f"your seat is {seat.status}: press Ready first")
+    assert seat.campaign_id is not None
+    campaign = session.get(Campaign, seat.campaign_id)
+    assert campaign is not None
+    if campaign.dialling_mode != DiallingMode.preview.value:
+        raise Conflict(f"campaign {campaign.code} dials {campaign.dialling_mode}: calls arrive by themselves")
+    c = cases.next_case(session, campaign.id, now=now, interviewer_id=user.id)
+    if c is None:
+        return None
+    reserve_seat(session, seat, case_id=c.id, attempt_id=None, now=now)
+    return c
+
+
+def preview_case(session: Session, user: User) -> int:
+    """The case this interviewer previews and may dial now (Conflict otherwise)."""
+    seat = lock_seat(session, user.id)
+    if seat.status != S.reserved.value or seat.current_case_id is None:
+        raise Conflict("no previewed case: ask for the next one first")
+    if seat.current_attempt_id is not None:
+        raise Conflict("this case is being dialled already")
+    return seat.current_case_id
+
+
+# --------------------------------------------------------------------------------------------------
+# The interview, saved answer by answer
+# --------------------------------------------------------------------------------------------------
+
+INTERVIEW_ACTIONS = ("answer", "refuse", "dont_know", "back", "break_off")
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The interview in hand: its row (locked), the engine restored from it, the instrument."""
+
+    row: Interview
+    engine: Engine
+    instrument: Instrument
+
+
+def load_interview(session: Session, interview_id: int, *, lock: bool = False) -> Loaded:
+    """Restore an interview row into the engine (Conflict if the saved state no longer fits)."""
+    query = select(Interview).where(Interview.id == interview_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    row = session.execute(query).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"interview {interview_id} not found")
+    campaign = session.get(Campaign, row.campaign_id)
+    assert campaign is not None
+    inst = campaign_instrument(campaign)
+    try:
+        engine = Engine.from_dict(inst, row.state)
+    except BadSavedState as exc:
+        raise Conflict(f"interview {row.id} cannot be resumed: {exc}") from None
+    return Loaded(row, engine, inst)
+
+
+def _event_kind(action: str, previous: object) -> str:
+    if action == "answer" and previous is not None:
+        return "change"
+    return action
+
+
+def _save(session: Session, loaded: Loaded, first_new_event: int) -> None:
+    """Store the engine state with a new version and log its new events, in the caller's transaction."""
+    row, engine = loaded.row, loaded.engine
+    row.state = engine.to_dict()
+    row.version += 1
+    row.disposition = engine.disposition
+    events = engine.events
+    for seq in range(first_new_event, len(events)):
+        ev = events[seq]
+        value = None if ev.value is None else str(ev.value)
+        session.add(
+            AnswerEvent(
+                interview_id=row.id,
+                seq=seq,
+                item_id=ev.item or "",
+                kind=_event_kind(ev.action.value, ev.previous),
+                value=value,
+                at=ev.at,
+            )
+        )
+    session.flush()
+
+
+def interview_action(
+    session: Session,
+    user: User,
+    *,
+    action: str,
+    version: int,
+    now: dt.datetime,
+    item_id: str | None = None,
+    value: str | int | float | None = None,
+) -> Loaded:
+    """Apply one key press to the interview in hand and save it at once.
+
+    ``version`` is the one the console last saw: a stale one (another tab, a double submit) is a
+    409 naming the current version. A wrong state or item is 409, a value that does not fit 422.
+    """
+    now = _check_now(now)
+    if action not in INTERVIEW_ACTIONS:
+        raise Invalid(f"action {action!r} unknown: use one of {', '.join(INTERVIEW_ACTIONS)}")
+    seat = lock_seat(session, user.id)
+    if seat.status != S.on_call.value or seat.current_interview_id is None:
+        raise Conflict(f"no interview in hand (your seat is {seat.status})")
+    loaded = load_interview(session, seat.current_interview_id, lock=True)
+    if loaded.row.version != version:
+        raise Conflict(
+            f"the interview has changed (version {loaded.row.version}, you sent {version}): reload it"
+        )
+    engine = loaded.engine
+    before = len(engine.events)
+    try:
+        if action == "answer":
+            if item_id is None or value is None:
+                raise Invalid("an answer needs item_id and value")
+            engine.answer(item_id, value, now)
+        elif action == "refuse":
+            engine.refuse(now, item_id=item_id)
+        elif action == "dont_know":
+            engine.dont_know(now, item_id=item_id)
+        elif action == "back":
+            engine.back(now)
+        else:
+            engine.break_off(now)
+    except InvalidAnswer as exc:
+        raise Invalid(str(exc)) from None
+    except InvalidAction as exc:
+        raise Conflict(str(exc)) from None
+    _save(session, loaded, before)
+    return loaded
+
+
+# --------------------------------------------------------------------------------------------------
+# Dispositions: the interviewer's choice -> an AAPOR code for the case service
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One entry of the console's disposition picker."""
+
+    code: str  # the console's name
+    aapor: str  # the AAPOR code recorded (engine's own code for ``screened_out``)
+    zh: str
+    en: str
+    key: str  # keyboard key in the picker
+    needs_time: bool = False
+    #: The interview in hand is kept unfinished to be resumed on the next call.
+    resumable: bool = False
+
+
+CHOICES: tuple[Choice, ...] = (
+    Choice("complete", "1.1", "完成访问", "Complete", "1"),
+    Choice("screened_out", "4.70", "甄别不合格", "Screened out (not eligible)", "2"),
+    Choice("refusal", "2.111", "拒访", "Refusal", "3"),
+    Choice("break_off", "2.12", "中途中断", "Break-off", "4"),
+    Choice("appointment", "2.21", "预约再访", "Appointment", "5", needs_time=True, resumable=True),
+    Choice("callback", "2.35", "不便受访，稍后再打", "Not convenient, call again later", "6", resumable=True),
+    Choice("answering_machine", "3.14", "答录机", "Answering machine", "7"),
+    Choice("fax", "4.20", "传真/数据线路", "Fax or data line", "8"),
+    Choice("business", "4.51", "单位电话", "Business number", "9"),
+    Choice("non_working", "4.31", "空号", "Non-working number", "0"),
+    Choice("language", "2.33", "语言障碍", "Language problem", "L"),
+    Choice("no_eligible", "4.70", "无合格受访者", "No eligible person", "E"),
+    Choice("unable", "2.32", "身体或精神原因无法受访", "Physically or mentally unable", "U"),
+    Choice("partial", "1.2", "部分完成", "Partial interview", "P"),
+    Choice("no_screener", "3.21", "接通后挂断(未甄别)", "Hung up before screening", "H"),
+)
+CHOICE_BY_CODE: Mapping[str, Choice] = {c.code: c for c in CHOICES}
+
+
+def _aapor_for(choice: Choice, engine: Engine) -> str:
+    """The AAPOR code for the interviewer's choice, checked against the interview."""
+    if choice.code == "complete":
+        if engine.state is not State.COMPLETED:
+            raise Conflict("the interview is not finished: answer to the end, or choose another outcome")
+        if not engine.valid_for_scoring:
+            raise Conflict(
+                "the interview is not valid for scoring (an item refused or don't know): code it partial"
+            )
+        return "1.1"
+    if choice.code == "screened_out":
+        if engine.state is not State.SCREENED_OUT:
+            raise Conflict("screening did not end this interview: choose another outcome")
+        return engine.disposition or choice.aapor
+    if choice.code == "partial" and engine.eligible is not True:
+        raise Conflict("a partial interview needs the screening passed")
+    if choice.code == "refusal" and engine.eligible is True:
+        return "2.112"  # the eligible respondent refused
+    return choice.aapor
+
+
+def _suggestions(engine: Engine, instrument: Instrument) -> str | None:
+    from questionnaire.model import ItemKind
+
+    texts = [
+        str(a.value)
+        for item_id, a in engine.answers.items()
+        if instrument.item(item_id).kind is ItemKind.TEXT and a.value not in (None, "")
+    ]
+    return "\n".join(texts) or None
+
+
+def record_disposition(
+    session: Session,
+    user: User,
+    *,
+    code: str,
+    now: dt.datetime,
+    appointment_at: dt.datetime | None = None,
+    same_interviewer: bool = False,
+    note: str | None = None,
+) -> tuple[InterviewerSeat, int | None]:
+    """The interviewer codes the call: on_call -> wrap_up. Returns the seat and the attempt to hang up.
+
+    The choice is mapped to an AAPOR code and handed to ``record_interviewer_outcome`` (which
+    schedules a retry or appointment, or closes the case and counts a complete). The interview is
+    finished unless the choice keeps it for the next call (appointment, call later) while it is
+    still asking; a still-open call is closed here and its attempt id returned for the dialer.
+    """
+    now = _check_now(now)
+    choice = CHOICE_BY_CODE.get(code)
+    if choice is None:
+        raise Invalid(f"disposition {code!r} unknown: use one of {', '.join(CHOICE_BY_CODE)}")
+    if choice.needs_time and appointment_at is None:
+        raise Invalid("an appointment needs appointment_at (date and time)")
+    if not choice.needs_time and appointment_at is not None:
+        raise Invalid(f"disposition {code} takes no appointment time")
+    if note is not None and len(note) > 2000:
+        raise Invalid("note is longer than 2000 characters")
+    seat = lock_seat(session, user.id)
+    if seat.status != S.on_call.value or seat.current_case_id is None:
+        raise Conflict(f"no call to code (your seat is {seat.status})")
+    c = session.get(Case, seat.current_case_id)
+    assert c is not None
+    loaded = None
+    if seat.current_interview_id is not None:
+        loaded = load_interview(session, seat.current_interview_id, lock=True)
+    aapor = choice.aapor
+    if loaded is not None:
+        aapor = _aapor_for(choice, loaded.engine)
+    elif choice.code in {"complete", "screened_out", "partial"}:
+        raise Conflict("no interview was taken on this call")
+    cases.record_interviewer_outcome(
+        session,
+        c,
+        disposition_code=aapor,
+        now=now,
+        appointment_at=appointment_at,
+        appointment_interviewer_id=user.id if (same_interviewer and appointment_at) else None,
+        note=note,
+        actor=user.username,
+    )
+    if loaded is not None:
+        engine, row = loaded.engine, loaded.row
+        keep = choice.resumable and not engine.is_final
+        if not keep:
+            before = len(engine.events)
+            if not engine.is_final:
+                engine.break_off(now)
+            _save(session, loaded, before)
+            row.finished = True
+            row.ended_at = now
+            row.disposition = aapor
+            row.valid_for_scoring = aapor == "1.1" and engine.valid_for_scoring
+            row.score_row = engine.score_row()
+            row.problems_text = _suggestions(engine, loaded.instrument)
+    hang_up: int | None = None
+    talk = 0
+    if seat.current_attempt_id is not None:
+        attempt = session.get(Attempt, seat.current_attempt_id)
+        if attempt is not None:
+            if attempt.ended_at is None:
+                cases.record_call_result(session, attempt, outcome="answered", now=now, actor=user.username)
+                hang_up = attempt.id
+            start = _aware(attempt.connected_at) or _aware(attempt.answered_at)
+            end = _aware(attempt.ended_at) or now
+            if start is not None:
+                talk = max(0, int((end - start).total_seconds()))
+    seat.shift_talk_seconds += talk
+    if aapor == "1.1":
+        seat.shift_completes += 1
+    _move(session, seat, S.wrap_up, now, f"coded {aapor}")
+    audit.record(
+        session,
+        actor=user.username,
+        action="console.disposition",
+        object_type="case",
+        object_id=c.id,
+        details={
+            "choice": choice.code,
+            "disposition": aapor,
+            "attempt_id": seat.current_attempt_id,
+            "interview_id": seat.current_interview_id,
+            "appointment_at": appointment_at.isoformat() if appointment_at else None,
+            "same_interviewer": bool(same_interviewer and appointment_at),
+        },
+        at=now,
+    )
+    session.flush()
+    return seat, hang_up
+
+
+def hang_up(session: Session, user: User, *, now: dt.datetime) -> int | None:
+    """The interviewer ends the call from the console; the case stays in hand to be coded.
+
+    Returns the attempt id for the dialer to hang up (None when the line was already down).
+    """
+    now = _check_now(now)
+    seat = lock_seat(session, user.id)
+    if seat.status != S.on_call.value or seat.current_attempt_id is None:
+        raise Conflict(f"no call to hang up (your seat is {seat.status})")
+    attempt = session.get(Attempt, seat.current_attempt_id)
+    if attempt is None or attempt.ended_at is not None:
+        return None
+    cases.record_call_result(session, attempt, outcome="answered", now=now, actor=user.username)
+    call_ended(session, attempt_id=attempt.id, now=now)
+    return attempt.id
+
+
+def finish_wrap_up(session: Session, user: User, *, now: dt.datetime) -> InterviewerSeat:
+    """Wrap-up done: wrap_up -> ready for the next call."""
+    now = _check_now(now)
+    seat = lock_seat(session, user.id)
+    if seat.status != S.wrap_up.value:
+        raise Conflict(f"your seat is {seat.status}, not in wrap-up")
+    _move(session, seat, S.ready, now, "next call")
+    _clear_case(seat)
+    session.flush()
+    return seat

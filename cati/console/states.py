@@ -1,0 +1,69 @@
+"""The interviewer seat state machine: every status change of a seat goes through ``transition``.
+
+Why one table: the dialer paces calls on the number of ``ready`` seats and hands an answered call to
+exactly one seat, and an interviewer must never get a second call while one is in hand. That holds
+only if every path that moves a seat is listed here and nowhere else.
+
+    offline  --ready-->          ready         (shift starts on the first ready)
+    offline  --pause-->          paused
+    ready    --pause-->          paused
+    ready    --reserve-->        reserved      (preview: a case shown; progressive: a call placed for them)
+    ready    --connect-->        on_call       (predictive: an answered call bridged to them)
+    reserved --connect-->        on_call       (the respondent answered)
+    reserved --release-->        ready         (not answered, or preview skipped)
+    reserved --release-->        paused        (preview skipped to take a break)
+    on_call  --disposition-->    wrap_up       (the interviewer coded the call; the line may still be up)
+    wrap_up  --next-->           ready
+    wrap_up  --pause-->          paused
+    paused   --ready-->          ready
+    paused   --pause-->          paused        (another reason)
+    ready, paused, wrap_up --offline--> offline  (end of shift)
+
+A dropped line while ``on_call`` does not move the seat: the interviewer still codes the case.
+"""
+
+from __future__ import annotations
+
+from cati.errors import Conflict
+from cati.models import InterviewerSeat, SeatStatus
+
+S = SeatStatus
+
+TRANSITIONS: dict[SeatStatus, frozenset[SeatStatus]] = {
+    S.offline: frozenset({S.ready, S.paused}),
+    S.ready: frozenset({S.paused, S.offline, S.reserved, S.on_call}),
+    S.paused: frozenset({S.ready, S.paused, S.offline}),
+    S.reserved: frozenset({S.on_call, S.ready, S.paused}),
+    S.on_call: frozenset({S.wrap_up}),
+    S.wrap_up: frozenset({S.ready, S.paused, S.offline}),
+}
+
+#: Seats that may be given a call.
+TAKES_CALLS: frozenset[SeatStatus] = frozenset({S.ready})
+#: Seats with a case in hand (the interviewer sees it).
+HOLDS_CASE: frozenset[SeatStatus] = frozenset({S.reserved, S.on_call, S.wrap_up})
+
+PAUSE_REASONS: tuple[str, ...] = ("break", "meal", "training", "technical", "other")
+
+
+class IllegalSeatTransition(Conflict):
+    """A seat change the table does not allow (HTTP 409)."""
+
+
+def can_transition(current: SeatStatus | str, target: SeatStatus | str) -> bool:
+    """Whether the table allows ``current`` -> ``target``."""
+    return SeatStatus(target) in TRANSITIONS[SeatStatus(current)]
+
+
+def transition(seat: InterviewerSeat, target: SeatStatus | str, *, why: str = "") -> None:
+    """Move ``seat`` to ``target`` or raise IllegalSeatTransition naming both states."""
+    current = SeatStatus(seat.status)
+    goal = SeatStatus(target)
+    if goal not in TRANSITIONS[current]:
+        allowed = ", ".join(sorted(TRANSITIONS[current])) or "none"
+        raise IllegalSeatTransition(
+            f"seat of user {seat.user_id}: cannot go from {current.value} to {goal.value}"
+            + (f" ({why})" if why else "")
+            + f"; allowed from {current.value}: {allowed}"
+        )
+    seat.status = goal.value
