@@ -19,7 +19,7 @@ import logging
 import random
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,7 +68,7 @@ class CrewConfig:
     #: Service time now (for appointment times); the demo passes its shared clock.
     now: Callable[[], dt.datetime] = field(default_factory=lambda: lambda: dt.datetime.now(dt.UTC))
     #: Case id -> the line kind the simulated PBX gives its number (None: not known).
-    line_kind: Callable[[int], str | None] | None = None
+    line_kind: Callable[[int], Awaitable[str | None]] | None = None
     #: Service seconds: reading the introduction, each question and answer, wrap-up.
     intro_seconds: tuple[float, float] = (12.0, 25.0)
     item_seconds: tuple[float, float] = (5.0, 14.0)
@@ -243,7 +243,7 @@ class SimInterviewer:
             call=int(current.get("attempts_count") or 1),
             district=current["district"]["code"],
             stratum=current["stratum"],
-            line_kind=self.config.line_kind(case_id) if self.config.line_kind else None,
+            line_kind=await self.config.line_kind(case_id) if self.config.line_kind else None,
             appointment_due=bool(current.get("appointment")),
         )
         await self._pause(self.config.intro_seconds)
