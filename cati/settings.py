@@ -71,6 +71,10 @@ class Settings(BaseSettings):
 
     # Privacy: how many trailing digits of a phone number an interviewer sees.
     phone_visible_digits: int = Field(default=4, ge=0, le=11)
+    #: Seconds of wrap-up after coding a call before the console takes the next one by itself.
+    wrap_up_seconds: int = Field(default=45, ge=0, le=3600)
+    #: Longest life of one live-event stream; the browser's EventSource then reconnects by itself.
+    sse_max_seconds: float = Field(default=3600.0, gt=0)
 
     # Login back-off: failures within the window before the account is throttled.
     login_max_failures: int = 5

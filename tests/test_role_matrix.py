@@ -22,6 +22,8 @@ PUBLIC = "public"
 EVERYONE = frozenset(Role)
 ADMIN = frozenset({Role.admin})
 RESULTS = frozenset({Role.assessor, Role.supervisor, Role.admin})
+INTERVIEWER = frozenset({Role.interviewer})
+READERS = frozenset({Role.interviewer, Role.supervisor, Role.admin})
 
 #: (method, path) -> roles allowed, or PUBLIC. The single source of truth for this test.
 TABLE: dict[tuple[str, str], frozenset[Role] | str] = {
@@ -44,9 +46,29 @@ TABLE: dict[tuple[str, str], frozenset[Role] | str] = {
     ("POST", "/login"): PUBLIC,
     ("POST", "/logout"): EVERYONE,
     ("GET", "/"): PUBLIC,
+    ("GET", "/api/v1/console/state"): READERS,
+    ("POST", "/api/v1/console/ready"): INTERVIEWER,
+    ("POST", "/api/v1/console/pause"): INTERVIEWER,
+    ("POST", "/api/v1/console/offline"): INTERVIEWER,
+    ("POST", "/api/v1/console/preview/next"): INTERVIEWER,
+    ("POST", "/api/v1/console/preview/dial"): INTERVIEWER,
+    ("POST", "/api/v1/console/interview"): INTERVIEWER,
+    ("POST", "/api/v1/console/hangup"): INTERVIEWER,
+    ("POST", "/api/v1/console/disposition"): INTERVIEWER,
+    ("POST", "/api/v1/console/next"): INTERVIEWER,
+    ("GET", "/api/v1/console/events"): INTERVIEWER,
+    ("GET", "/console"): INTERVIEWER,
+    ("GET", "/static/{path:path}"): PUBLIC,
 }
 
 PRINCIPALS: list[Role | None] = [None, *Role]
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The shared settings, with live-event streams that end quickly (a request here reads to the end)."""
+    settings.sse_max_seconds = 0.2
+    return settings
 
 
 def _served(app: FastAPI) -> dict[tuple[str, str], object]:

@@ -283,7 +283,13 @@ class DialerService:
             return
         self._running = False
         if self._task is not None:
-            self._task.cancel()
+            # let the current tick finish (its hand-outs are committed: they must be originated and
+            # tracked), then end the loop
+            if self._wake is not None:
+                self._wake.set()
+            done, _ = await asyncio.wait({self._task}, timeout=10.0)
+            if not done:
+                self._task.cancel()
             with contextlib.suppress(BaseException):
                 await self._task
         if self.client is not None:
@@ -294,6 +300,12 @@ class DialerService:
             await asyncio.wait(pending, timeout=5.0)
         for task in list(self._tasks):
             task.cancel()
+        # nobody watches this node's calls any more: close whatever is still open (none left open)
+        try:
+            result = await asyncio.to_thread(self._db_reconcile, set())
+            self.counters["reconciled_attempts"] += len(result.closed_attempts)
+        except Exception:
+            log.exception("dialer: closing open attempts at stop failed")
         if self.pbx is not None:
             await self.pbx.stop()
             self.pbx = None

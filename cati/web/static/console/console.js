@@ -1,0 +1,487 @@
+// Interviewer console: keyboard first; every key press is saved on the server at once.
+// The server is the only source of truth: after a reload, a closed tab or a crash the page asks
+// GET /api/v1/console/state and shows exactly where the interview was. Live changes (a call
+// arrives, the line drops) come as SSE `state` events; EventSource reconnects by itself and the
+// page re-reads the state whenever the stream (re)opens.
+"use strict";
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const T = JSON.parse($("console-i18n").textContent);
+  const LANG = document.documentElement.lang === "en" ? "en" : "zh";
+  const CSRF = document.querySelector('meta[name="csrf-token"]').content;
+  const API = "/api/v1/console";
+  const PAUSE_REASONS = ["break", "meal", "training", "technical", "other"];
+
+  let state = null; // the last ConsoleState
+  let busy = false; // one request at a time: a key press never races a stale version
+  let mode = "main"; // main | pause | disposition | appointment
+  let wrapTimer = null;
+  let events = null;
+
+  const tr = (pair) => (pair ? pair[LANG] || pair.zh || "" : "");
+  const t = (key) => T[key] || key;
+
+  function notice(text) {
+    const el = $("notice");
+    el.textContent = text || "";
+    el.hidden = !text;
+  }
+
+  async function call(path, body) {
+    if (busy) return null;
+    busy = true;
+    document.body.setAttribute("aria-busy", "true");
+    try {
+      const r = await fetch(API + path, {
+        method: body === undefined ? "GET" : "POST",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": CSRF, Accept: "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        credentials: "same-origin",
+      });
+      if (r.status === 401) {
+        location.href = "/login?next=/console";
+        return null;
+      }
+      const data = await r.json().catch(() => ({}));
+      if (!r.ok) {
+        const detail = typeof data.detail === "string" ? data.detail : JSON.stringify(data.detail);
+        if (r.status === 409 && path === "/interview") {
+          notice(t("console.error.stale"));
+          busy = false;
+          await refresh();
+          return null;
+        }
+        notice(detail);
+        return null;
+      }
+      notice("");
+      return data;
+    } catch (err) {
+      notice(t("console.error.network"));
+      return null;
+    } finally {
+      busy = false;
+      document.body.removeAttribute("aria-busy");
+    }
+  }
+
+  async function refresh() {
+    const s = await call("/state");
+    if (s) render(s);
+  }
+
+  async function act(path, body) {
+    const s = await call(path, body || {});
+    if (s) render(s);
+    return s;
+  }
+
+  async function interview(action, extra) {
+    const iv = state && state.current && state.current.interview;
+    if (!iv) return;
+    const item = iv.item;
+    const body = Object.assign({ action, version: iv.version, item_id: item ? item.id : null }, extra || {});
+    const view = await call("/interview", body);
+    if (view) {
+      state.current.interview = view;
+      render(state);
+    }
+  }
+
+  // ---- rendering ------------------------------------------------------------------------------
+
+  function fmtDuration(sec) {
+    const h = Math.floor(sec / 3600), m = Math.floor((sec % 3600) / 60), s = sec % 60;
+    return (h ? h + ":" + String(m).padStart(2, "0") : m) + ":" + String(s).padStart(2, "0");
+  }
+
+  function button(label, key, onClick, cls) {
+    const b = document.createElement("button");
+    b.type = "button";
+    if (cls) b.className = cls;
+    const k = document.createElement("kbd");
+    k.textContent = key;
+    b.append(k, " ", label);
+    b.addEventListener("click", onClick);
+    return b;
+  }
+
+  function render(s) {
+    state = s;
+    const seat = s.seat.status;
+    document.body.dataset.seat = seat;
+    const badge = $("seat-status");
+    badge.className = "badge " + seat;
+    badge.textContent = t("console.status." + seat) +
+      (seat === "paused" && s.seat.pause_reason ? " · " + t("console.pause." + s.seat.pause_reason) : "");
+    $("fig-calls").textContent = s.shift.calls;
+    $("fig-completes").textContent = s.shift.completes;
+    $("fig-talk").textContent = fmtDuration(s.shift.talk_seconds);
+
+    const cur = s.current;
+    const preview = s.campaign && s.campaign.dialling_mode === "preview";
+    $("btn-ready").disabled = !["offline", "paused", "wrap_up"].includes(seat);
+    $("btn-pause").disabled = !["offline", "ready", "paused", "wrap_up"].includes(seat) &&
+      !(seat === "reserved" && cur && cur.call.state === "preview");
+    $("btn-offline").disabled = !["ready", "paused", "wrap_up"].includes(seat);
+
+    // case panel
+    $("case-panel").hidden = !cur;
+    if (cur) {
+      $("case-district").textContent = LANG === "en" && cur.district.name_en ? cur.district.name_en : cur.district.name_zh;
+      $("case-stratum").textContent = tr(cur.stratum_label) || cur.stratum;
+      $("case-phone").textContent = cur.phone_masked;
+      $("case-attempts").textContent = cur.attempts_count;
+      $("case-call").textContent = t("console.call." + cur.call.state);
+      $("case-call").dataset.call = cur.call.state;
+      const appt = $("case-appointment");
+      appt.hidden = !cur.appointment;
+      if (cur.appointment) {
+        appt.textContent = t("console.case.appointment") + ": " +
+          new Date(cur.appointment.at).toLocaleString(LANG === "en" ? "en-GB" : "zh-CN") +
+          (cur.appointment.note ? " · " + cur.appointment.note : "");
+      }
+    }
+    const isPreview = seat === "reserved" && cur && cur.call.state === "preview";
+    $("btn-dial").hidden = !isPreview;
+    $("btn-preview-next").hidden = true;
+    $("btn-hangup").hidden = !(seat === "on_call" && cur && cur.call.state === "connected");
+    $("btn-code").hidden = !(seat === "on_call" && mode !== "disposition" && mode !== "appointment");
+
+    // main area
+    const iv = cur && cur.interview;
+    const showScript = seat === "on_call" && iv;
+    $("script").hidden = !showScript;
+    $("idle").hidden = !!showScript || seat === "wrap_up";
+    if (!showScript) {
+      let text = t("console.idle");
+      if (seat === "ready") text = preview ? t("console.keys.preview") : t("console.waiting");
+      if (seat === "reserved") text = isPreview ? t("console.keys.preview") : t("console.call.dialling");
+      if (seat === "ready" && preview && s.notice_no_case) text = t("console.no_case");
+      $("idle-text").textContent = text;
+      $("btn-preview-next-main").hidden = !(seat === "ready" && preview);
+    }
+    if (showScript) renderInterview(iv);
+    if (seat !== "on_call" && (mode === "disposition" || mode === "appointment")) mode = "main";
+    $("disposition").hidden = !(seat === "on_call" && (mode === "disposition" || mode === "appointment"));
+    if (!$("disposition").hidden) renderDispositions();
+    $("appointment-form").hidden = mode !== "appointment";
+    $("pause-panel").hidden = mode !== "pause";
+    renderWrapUp(s);
+
+    let help = t("console.keys.idle");
+    if (seat === "on_call") help = t("console.keys.question");
+    else if (seat === "ready" && preview) help = t("console.keys.preview") + " · " + help;
+    $("keys-help").textContent = help;
+  }
+
+  function renderInterview(iv) {
+    const main = $("script");
+    main.dataset.item = iv.item ? iv.item.id : "";
+    main.dataset.state = iv.state;
+    main.dataset.version = iv.version;
+    $("intro-text").textContent = tr(iv.script.introduction);
+    $("intro").open = iv.progress.answered === 0 && iv.state === "asking";
+    $("progress").max = iv.progress.total;
+    $("progress").value = iv.progress.answered;
+    $("progress-text").textContent = iv.progress.answered + " / " + iv.progress.total;
+    const asking = iv.state === "asking" && iv.item;
+    $("question").hidden = !asking;
+    $("ending").hidden = !!asking;
+    if (asking) {
+      const item = iv.item;
+      $("q-id").textContent = item.id;
+      $("q-text").textContent = tr(item.text);
+      $("q-instructions").textContent = item.instructions ? t("console.instructions") + ": " + tr(item.instructions) : "";
+      const list = $("q-options");
+      list.replaceChildren();
+      const chosen = iv.current_answer && iv.current_answer.status === "answered" ? String(iv.current_answer.value) : null;
+      for (const o of item.options) {
+        const li = document.createElement("li");
+        const b = button(tr(o.label), o.key, () => interview("answer", { value: Number(o.key) }));
+        if (chosen === o.key) b.classList.add("chosen");
+        b.dataset.option = o.key;
+        li.append(b);
+        list.append(li);
+      }
+      const isNumber = item.kind === "number", isText = item.kind === "text";
+      $("q-input-row").hidden = !(isNumber || isText);
+      $("q-number").hidden = !isNumber;
+      $("q-text-input").hidden = !isText;
+      $("q-hint").textContent = isNumber ? t("console.number_hint") : isText ? t("console.text_hint") : "";
+      const prior = iv.current_answer && iv.current_answer.value != null ? String(iv.current_answer.value) : "";
+      if (isNumber && $("q-number").dataset.item !== item.id) {
+        $("q-number").value = prior;
+        $("q-number").dataset.item = item.id;
+        if (item.min != null) $("q-number").min = item.min;
+        if (item.max != null) $("q-number").max = item.max;
+      }
+      if (isText && $("q-text-input").dataset.item !== item.id) {
+        $("q-text-input").value = prior;
+        $("q-text-input").dataset.item = item.id;
+        $("q-text-input").maxLength = item.max_length;
+      }
+      $("btn-refuse").hidden = !item.allow_refuse;
+      $("btn-dont-know").hidden = !item.allow_dont_know;
+      $("btn-back").disabled = !iv.can_back;
+      if (mode === "main") {
+        if (isNumber) $("q-number").focus();
+        else if (isText) $("q-text-input").focus();
+        else if (document.activeElement && ["INPUT", "TEXTAREA"].includes(document.activeElement.tagName)) {
+          document.activeElement.blur();
+        }
+      }
+    } else {
+      const title = iv.state === "completed" ? "console.closing" : iv.state === "screened_out" ? "console.screened_out" : "console.broken_off";
+      $("ending-title").textContent = t(title);
+      $("ending-text").textContent = iv.state === "completed" ? tr(iv.script.closing) :
+        iv.state === "screened_out" ? tr(iv.script.screened_out) : "";
+      if (mode === "main") openDisposition();
+    }
+    const answers = $("answers");
+    answers.replaceChildren();
+    for (const a of iv.answers) {
+      const li = document.createElement("li");
+      const v = a.status === "answered" ? (a.label ? tr(a.label) : String(a.value)) : t("console.answer." + a.status);
+      li.textContent = a.item_id + ": " + v;
+      answers.append(li);
+    }
+  }
+
+  function suggestedChoice() {
+    const iv = state.current && state.current.interview;
+    if (!iv) return null;
+    if (iv.state === "completed" && iv.valid_for_scoring) return "complete";
+    if (iv.state === "completed") return "partial";
+    if (iv.state === "screened_out") return "screened_out";
+    if (iv.state === "broken_off") return "break_off";
+    return null;
+  }
+
+  function renderDispositions() {
+    const list = $("disp-choices");
+    list.replaceChildren();
+    const suggested = suggestedChoice();
+    for (const d of state.dispositions) {
+      const li = document.createElement("li");
+      const b = button(tr(d.label), d.key, () => chooseDisposition(d));
+      const small = document.createElement("small");
+      small.textContent = " " + d.aapor;
+      b.append(small);
+      b.dataset.code = d.code;
+      if (d.code === suggested) b.classList.add("suggested");
+      li.append(b);
+      list.append(li);
+    }
+    const first = list.querySelector("button.suggested") || list.querySelector("button");
+    if (mode === "disposition" && first && !list.contains(document.activeElement)) first.focus();
+  }
+
+  function openDisposition() {
+    mode = "disposition";
+    $("disposition").hidden = false;
+    $("btn-code").hidden = true;
+    renderDispositions();
+  }
+
+  function closeDisposition() {
+    mode = "main";
+    render(state);
+  }
+
+  async function chooseDisposition(d) {
+    if (d.needs_time) {
+      mode = "appointment";
+      $("appointment-form").hidden = false;
+      const at = $("appt-at");
+      if (!at.value) {
+        const next = new Date(Date.now() + 24 * 3600 * 1000);
+        next.setMinutes(0, 0, 0);
+        const pad = (n) => String(n).padStart(2, "0");
+        at.value = `${next.getFullYear()}-${pad(next.getMonth() + 1)}-${pad(next.getDate())}T${pad(next.getHours())}:00`;
+      }
+      at.focus();
+      return;
+    }
+    const s = await act("/disposition", { code: d.code });
+    if (s) mode = "main";
+  }
+
+  async function submitAppointment(ev) {
+    if (ev) ev.preventDefault();
+    const at = $("appt-at").value;
+    if (!at) { $("appt-at").focus(); return; }
+    const s = await call("/disposition", {
+      code: "appointment",
+      appointment_at: at,
+      note: $("appt-note").value || null,
+      same_interviewer: $("appt-same").checked,
+    });
+    if (s) {
+      mode = "main";
+      $("appt-at").value = "";
+      $("appt-note").value = "";
+      $("appt-same").checked = false;
+      render(s);
+    }
+  }
+
+  function renderWrapUp(s) {
+    const show = s.seat.status === "wrap_up";
+    $("wrapup").hidden = !show;
+    if (!show) {
+      if (wrapTimer) { clearInterval(wrapTimer); wrapTimer = null; }
+      return;
+    }
+    const since = Date.parse(s.seat.since);
+    const tick = () => {
+      const left = Math.max(0, Math.ceil(s.wrap_up_seconds - (Date.now() - since) / 1000));
+      $("wrap-count").textContent = left;
+      if (left <= 0 && state.seat.status === "wrap_up" && !busy) {
+        clearInterval(wrapTimer); wrapTimer = null;
+        act("/next");
+      }
+    };
+    if (!wrapTimer) wrapTimer = setInterval(tick, 500);
+    tick();
+    if (mode === "main" && document.activeElement !== $("btn-next")) $("btn-next").focus();
+  }
+
+  function renderPauseReasons() {
+    const list = $("pause-reasons");
+    list.replaceChildren();
+    PAUSE_REASONS.forEach((r, i) => {
+      const li = document.createElement("li");
+      li.append(button(t("console.pause." + r), String(i + 1), () => pauseWith(r)));
+      list.append(li);
+    });
+  }
+
+  async function pauseWith(reason) {
+    mode = "main";
+    await act("/pause", { reason });
+  }
+
+  function openPause() {
+    if ($("btn-pause").disabled) return;
+    mode = "pause";
+    $("pause-panel").hidden = false;
+    $("pause-reasons").querySelector("button").focus();
+  }
+
+  // ---- keyboard ---------------------------------------------------------------------------------
+
+  function onKey(ev) {
+    if (!state || ev.ctrlKey || ev.metaKey) return;
+    const key = ev.key;
+    const tag = document.activeElement ? document.activeElement.tagName : "";
+    const inField = tag === "INPUT" || tag === "TEXTAREA";
+    const seat = state.seat.status;
+
+    if (key === "F2") { ev.preventDefault(); if (!$("btn-ready").disabled) { mode = "main"; act("/ready", {}); } return; }
+    if (key === "F3") { ev.preventDefault(); openPause(); return; }
+    if (key === "F4") { ev.preventDefault(); if (!$("btn-offline").disabled) act("/offline"); return; }
+
+    if (mode === "pause") {
+      const i = Number(key) - 1;
+      if (i >= 0 && i < PAUSE_REASONS.length) { ev.preventDefault(); pauseWith(PAUSE_REASONS[i]); }
+      else if (key === "Escape") { ev.preventDefault(); mode = "main"; render(state); }
+      return;
+    }
+    if (mode === "appointment") {
+      if (key === "Escape") { ev.preventDefault(); mode = "disposition"; render(state); }
+      else if (key === "Enter" && tag !== "BUTTON") { ev.preventDefault(); submitAppointment(); }
+      return;
+    }
+    if (mode === "disposition") {
+      if (key === "Escape") { ev.preventDefault(); closeDisposition(); return; }
+      const d = state.dispositions.find((x) => x.key.toLowerCase() === key.toLowerCase());
+      if (d) { ev.preventDefault(); chooseDisposition(d); }
+      return;
+    }
+    if (seat === "wrap_up") {
+      if (key === "Enter" || key === "n" || key === "N") { ev.preventDefault(); act("/next"); }
+      return;
+    }
+    const cur = state.current;
+    if (seat === "ready" && state.campaign && state.campaign.dialling_mode === "preview" && (key === "n" || key === "N")) {
+      ev.preventDefault(); previewNext(); return;
+    }
+    if (seat === "reserved" && cur && cur.call.state === "preview") {
+      if (key === "Enter") { ev.preventDefault(); act("/preview/dial"); }
+      return;
+    }
+    if (seat !== "on_call" || !cur || !cur.interview) return;
+    const iv = cur.interview;
+    if (key === "Escape") { ev.preventDefault(); if (inField) document.activeElement.blur(); openDisposition(); return; }
+    if (iv.state !== "asking" || !iv.item) {
+      if ((key === "Backspace" || key === "b" || key === "B") && iv.can_back) { ev.preventDefault(); interview("back"); }
+      return;
+    }
+    const item = iv.item;
+    if (inField) {
+      if (key === "Enter" && !ev.shiftKey) { ev.preventDefault(); saveField(item); }
+      else if (ev.altKey && (key === "d" || key === "D" || key === "∂")) { ev.preventDefault(); if (item.allow_dont_know) interview("dont_know"); }
+      else if (ev.altKey && (key === "r" || key === "R" || key === "®")) { ev.preventDefault(); if (item.allow_refuse) interview("refuse"); }
+      else if (key === "Backspace" && ev.altKey) { ev.preventDefault(); if (iv.can_back) interview("back"); }
+      return;
+    }
+    const opt = item.options.find((o) => o.key === key);
+    if (opt) { ev.preventDefault(); interview("answer", { value: Number(opt.key) }); return; }
+    if ((key === "r" || key === "R") && item.allow_refuse) { ev.preventDefault(); interview("refuse"); return; }
+    if ((key === "d" || key === "D") && item.allow_dont_know) { ev.preventDefault(); interview("dont_know"); return; }
+    if ((key === "Backspace" || key === "b" || key === "B") && iv.can_back) { ev.preventDefault(); interview("back"); return; }
+  }
+
+  function saveField(item) {
+    if (item.kind === "number") {
+      const v = $("q-number").value.trim();
+      if (v === "") return;
+      interview("answer", { value: Number(v) });
+    } else {
+      const v = $("q-text-input").value.trim();
+      if (v === "") { if (item.allow_dont_know) interview("dont_know"); return; }
+      interview("answer", { value: v });
+    }
+  }
+
+  async function previewNext() {
+    const s = await act("/preview/next");
+    if (s && !s.current) { s.notice_no_case = true; render(s); }
+  }
+
+  // ---- live events ------------------------------------------------------------------------------
+
+  function connect() {
+    events = new EventSource(API + "/events");
+    events.addEventListener("state", (ev) => {
+      try { render(JSON.parse(ev.data)); } catch (err) { /* a bad frame: the next one repairs it */ }
+    });
+    events.addEventListener("open", () => { notice(""); refresh(); });
+    events.addEventListener("error", () => {
+      if (events.readyState === EventSource.CLOSED) { setTimeout(connect, 3000); }
+      else notice(t("console.error.network"));
+    });
+  }
+
+  // ---- wiring -----------------------------------------------------------------------------------
+
+  $("btn-ready").addEventListener("click", () => { mode = "main"; act("/ready", {}); });
+  $("btn-pause").addEventListener("click", openPause);
+  $("btn-offline").addEventListener("click", () => act("/offline"));
+  $("btn-dial").addEventListener("click", () => act("/preview/dial"));
+  $("btn-preview-next-main").addEventListener("click", previewNext);
+  $("btn-hangup").addEventListener("click", () => act("/hangup"));
+  $("btn-code").addEventListener("click", openDisposition);
+  $("btn-next").addEventListener("click", () => act("/next"));
+  $("btn-refuse").addEventListener("click", () => interview("refuse"));
+  $("btn-dont-know").addEventListener("click", () => interview("dont_know"));
+  $("btn-back").addEventListener("click", () => interview("back"));
+  $("btn-save").addEventListener("click", () => state && state.current && saveField(state.current.interview.item));
+  $("appointment-form").addEventListener("submit", submitAppointment);
+  $("appt-cancel").addEventListener("click", () => { mode = "disposition"; render(state); });
+  document.addEventListener("keydown", onKey);
+  renderPauseReasons();
+  refresh().then(connect);
+})();
