@@ -28,7 +28,7 @@ from cati.cases import service as cases
 from cati.cli import cli
 from cati.db import make_engine, make_sessionmaker, transaction
 from cati.demo.run import DemoOptions, DemoRun, free_port, prepare_demo, read_progress, run_demo
-from cati.models import AnswerEvent, Attempt, CampaignStatus, Case, CaseStatus, Interview, QuotaCell, Role
+from cati.models import AnswerEvent, Attempt, CampaignStatus, Case, CaseStatus, Interview, QuotaCell
 from cati.settings import Settings
 from dialer.schedule import Next
 from dialer.schedule import disposition as schedule_entry
@@ -153,7 +153,7 @@ def test_a_small_survey_runs_to_completion(db_url: str, tmp_path: Path, users: U
         engine.dispose()
 
     # --- the results endpoint agrees with `cati score` on the export --------------------------
-    users.create("assessor", Role.assessor)
+    # the demo made the assessor account (with a password it printed); the test takes a token directly
     quiet = settings.model_copy(update={"dialer": False})
     with TestClient(create_app(quiet), raise_server_exceptions=False) as client:
         headers = users.bearer("assessor")

@@ -295,6 +295,7 @@ async def run_demo(
     from cati.app import create_app
 
     stop = stop or asyncio.Event()
+    settings = demo_settings(settings, options)
     app = create_app(settings)
     config = uvicorn.Config(
         app, host=options.host, port=options.port, log_level="warning", lifespan="on", access_log=False
