@@ -24,6 +24,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -118,9 +119,12 @@ def main() -> int:
             "CATI_ARGON2_MEMORY_KIB": "1024",
         }
         cati = str(Path(sys.executable).with_name("cati"))
-        proc = subprocess.Popen(
-            [cati, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
+        log_path = Path(tempfile.gettempdir()) / f"{name}-server.log"
+        with log_path.open("wb") as server_log:  # the child keeps its own descriptor
+            proc = subprocess.Popen(
+                [cati, "serve", "--port", str(port)], env=env, stdout=server_log, stderr=subprocess.STDOUT
+            )
+        print(f"server log: {log_path}")
         base = f"http://127.0.0.1:{port}"
         logins = [(a.username, a.password) for a in setup.simulated]
         stats = asyncio.run(run(base, proc, setup.campaign_id, logins, args, start))

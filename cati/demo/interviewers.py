@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import logging
 import random
 import time
@@ -73,9 +74,13 @@ class CrewConfig:
     intro_seconds: tuple[float, float] = (12.0, 25.0)
     item_seconds: tuple[float, float] = (5.0, 14.0)
     wrap_up_seconds: tuple[float, float] = (5.0, 20.0)
-    #: Real seconds between state polls when live events are not used or went quiet.
+    #: Real seconds between state polls without live events, and while they run (a safety net).
     poll_seconds: float = 1.0
+    idle_poll_seconds: float = 10.0
     use_events: bool = True
+    #: Real seconds between two interviewers starting their shift (people do not all log in at
+    #: the same millisecond; a stampede of logins only measures the password hashing).
+    stagger_seconds: float = 0.1
     request_timeout: float = 30.0
 
 
@@ -98,6 +103,9 @@ class SimInterviewer:
         self.rng = random.Random(f"{config.seed}:{username}")
         self.headers: dict[str, str] = {}
         self._changed = asyncio.Event()
+        self._pushed: dict[str, Any] | None = None
+        self._seen_since = ""
+        self._live = False
 
     # ---- HTTP ------------------------------------------------------------------------------------
 
@@ -139,9 +147,13 @@ class SimInterviewer:
         data: dict[str, Any] = response.json()
         return data
 
-    async def _post_state(self, kind: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = await self._request(kind, "POST", f"{API}/{path}", body or {})
+    async def _post_state(
+        self, kind: str, path: str, body: dict[str, Any] | None = None, *, ok: tuple[int, ...] = (200,)
+    ) -> dict[str, Any]:
+        response = await self._request(kind, "POST", f"{API}/{path}", body or {}, ok=ok)
         data: dict[str, Any] = response.json()
+        if response.status_code == 200:
+            self._offer(data)
         return data
 
     # ---- time ------------------------------------------------------------------------------------
@@ -152,8 +164,22 @@ class SimInterviewer:
 
     # ---- live events -----------------------------------------------------------------------------
 
+    def _offer(self, state: dict[str, Any]) -> None:
+        """Keep a pushed or returned ConsoleState unless it is older than one already acted on."""
+        since = str((state.get("seat") or {}).get("since") or "")
+        if since and since < self._seen_since:
+            return  # an event queued before a change this interviewer already saw
+        self._pushed = state
+        self._changed.set()
+
+    def _take_pushed(self) -> dict[str, Any] | None:
+        state, self._pushed = self._pushed, None
+        if state is not None:
+            self._seen_since = max(self._seen_since, str(state["seat"].get("since") or ""))
+        return state
+
     async def _events(self, stop: asyncio.Event) -> None:
-        """Follow ``GET /events``; every event wakes the main loop. Reconnects after failures."""
+        """Follow ``GET /events``: each ``state`` event carries the full ConsoleState. Reconnects."""
         while not stop.is_set():
             try:
                 async with self.client.stream(
@@ -161,21 +187,35 @@ class SimInterviewer:
                 ) as response:
                     if response.status_code != 200:
                         raise ConsoleError(f"events: {response.status_code}")
+                    self._live = True
+                    kind, data = "", ""
                     async for line in response.aiter_lines():
-                        if line.startswith("event:") or line.startswith("data:"):
-                            self._changed.set()
+                        if line.startswith("event:"):
+                            kind = line[6:].strip()
+                        elif line.startswith("data:"):
+                            data += line[5:].strip()
+                        elif not line and data:
+                            if kind == "state":
+                                with contextlib.suppress(ValueError):
+                                    self._offer(json.loads(data))
+                            kind, data = "", ""
                         if stop.is_set():
                             return
             except (httpx.HTTPError, ConsoleError):
                 pass
+            finally:
+                self._live = False
             if not stop.is_set():
                 await asyncio.sleep(1.0)
 
     async def _wait_for_change(self, stop: asyncio.Event) -> None:
+        if self._pushed is not None:
+            return
         self._changed.clear()
+        timeout = self.config.idle_poll_seconds if self._live else self.config.poll_seconds
         waiters = [asyncio.ensure_future(self._changed.wait()), asyncio.ensure_future(stop.wait())]
         try:
-            await asyncio.wait(waiters, timeout=self.config.poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for w in waiters:
                 w.cancel()
@@ -208,12 +248,12 @@ class SimInterviewer:
             with contextlib.suppress(Exception):
                 state = await self.state()
                 if state["seat"]["status"] == "wrap_up":
-                    await self._post_state("next", "next")
+                    await self._post_state("next", "next", ok=(200, 409))
                 if state["seat"]["status"] in ("ready", "paused", "wrap_up"):
-                    await self._post_state("offline", "offline")
+                    await self._post_state("offline", "offline", ok=(200, 409))
 
     async def _step(self, stop: asyncio.Event) -> None:
-        state = await self.state()
+        state = self._take_pushed() or await self.state()
         status = state["seat"]["status"]
         current = state.get("current")
         if status == "on_call" and current is not None:
@@ -361,7 +401,18 @@ async def run_crew(
     )
     async with httpx.AsyncClient(base_url=config.base_url, transport=transport, limits=limits) as client:
         crew = [SimInterviewer(client, username, password, config, stats) for username, password in logins]
-        tasks = [asyncio.create_task(iv.run(stop), name=f"interviewer-{iv.username}") for iv in crew]
+
+        async def shift(position: int, interviewer: SimInterviewer) -> None:
+            if position and config.stagger_seconds > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=position * config.stagger_seconds)
+                if stop.is_set():
+                    return
+            await interviewer.run(stop)
+
+        tasks = [
+            asyncio.create_task(shift(n, iv), name=f"interviewer-{iv.username}") for n, iv in enumerate(crew)
+        ]
         try:
             results = await asyncio.gather(*tasks, return_exceptions=True)
         except asyncio.CancelledError:
