@@ -46,15 +46,19 @@ class Stats:
 
     calls: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
-    #: Interview actions the server accepted, by action (answer, refuse, dont_know, back, break_off).
+    #: Interview actions sent, and those the server acknowledged, by action (answer, refuse, ...).
+    actions_sent: Counter[str] = field(default_factory=Counter)
     actions_ok: Counter[str] = field(default_factory=Counter)
+    #: Latencies are recorded while True (a benchmark turns it off when the shift ends).
+    recording: bool = True
     conflicts: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     #: Real seconds per request kind: "answer" (one interview action), "state", "ready", "next", ...
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
     def record(self, kind: str, seconds: float) -> None:
-        self.latencies[kind].append(seconds)
+        if self.recording:
+            self.latencies[kind].append(seconds)
 
 
 @dataclass
@@ -103,6 +107,7 @@ class SimInterviewer:
         self.rng = random.Random(f"{config.seed}:{username}")
         self.headers: dict[str, str] = {}
         self._changed = asyncio.Event()
+        self._stop = asyncio.Event()
         self._pushed: dict[str, Any] | None = None
         self._seen_since = ""
         self._live = False
@@ -159,8 +164,14 @@ class SimInterviewer:
     # ---- time ------------------------------------------------------------------------------------
 
     async def _pause(self, span: tuple[float, float]) -> None:
-        """Sleep a service-time span drawn from ``span``, scaled to real time by the clock speed."""
-        await asyncio.sleep(self.rng.uniform(*span) / self.config.speed)
+        """Sleep a service-time span drawn from ``span``, scaled to real time by the clock speed.
+
+        Once the shift is over (``stop``) there is no more thinking: the call in hand is finished
+        at once, so a demo or benchmark stops quickly and every call is coded.
+        """
+        seconds = self.rng.uniform(*span) / self.config.speed
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
 
     # ---- live events -----------------------------------------------------------------------------
 
@@ -224,6 +235,7 @@ class SimInterviewer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set, then go offline (after coding a call in hand)."""
+        self._stop = stop
         await self.login()
         events: asyncio.Task[None] | None = None
         if self.config.use_events:
@@ -355,6 +367,7 @@ class SimInterviewer:
             body["item_id"] = item_id
         if value is not None:
             body["value"] = value
+        self.stats.actions_sent[action] += 1
         response = await self._request("answer", "POST", f"{API}/interview", body, ok=(200, 409))
         if response.status_code == 409:
             # Stale version or the item moved on: reload the interview and carry on from there.
