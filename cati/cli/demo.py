@@ -28,7 +28,7 @@ from cati.demo.run import (
 from cati.settings import Settings
 
 ROLE_HINTS = {
-    "iv00": "you: open {url}/console, sign in, press Ready (Space) and take the next call",
+    "iv00": "you: open {url}/console, sign in, press Ready and take the next call",
     "supervisor": "runs fieldwork; may read results and the dialer status ({url}/api/v1/dialer/status)",
     "assessor": "the assessment office: results and the responses export",
     "witness": "watches read-only (no personal data)",
@@ -69,7 +69,7 @@ def banner(
         "",
         "Logins (new passwords on every start" + (f"; also in {logins_file}):" if logins_file else "):"),
     ]
-    for a in setup.accounts:
+    for a in sorted(setup.accounts, key=lambda a: a.username != "iv00"):
         if a.simulated:
             continue
         hint = ROLE_HINTS.get(a.username, "").format(url=url)
@@ -80,13 +80,19 @@ def banner(
             "working through the same API as the browser"
         )
     results = f"{url}/api/v1/campaigns/{setup.campaign_id}"
+    data_flag = (
+        ""
+        if settings.database_url or settings.data_dir == Path("cati-data")
+        else f" --data-dir {settings.data_dir}"
+    )
     lines += [
         "",
         "Results (sign in as assessor, supervisor or admin at " + url + "/login first):",
         f"  {results}/results                 scores, AAPOR rates, counts (JSON)",
         f"  {results}/exports/responses.csv   one row per questionnaire (Excel-ready)",
         "From a second shell, with the same data directory:",
-        f"  cati results export {setup.campaign_code} -o responses.csv && cati score responses.csv",
+        f"  cati results export {setup.campaign_code}{data_flag} -o responses.csv"
+        " && cati score responses.csv",
         "",
         "Progress is printed every few seconds. Ctrl-C stops.",
     ]
