@@ -17,6 +17,8 @@
   let busy = false; // one request at a time: a key press never races a stale version
   let mode = "main"; // main | pause | disposition | appointment
   let wrapTimer = null;
+  let wrapKey = null; // the wrap-up being counted (the seat's `since`), and when this page saw it start
+  let wrapStart = 0;
   let events = null;
 
   const tr = (pair) => (pair ? pair[LANG] || pair.zh || "" : "");
@@ -28,10 +30,13 @@
     el.hidden = !text;
   }
 
+  let epoch = 0; // counts completed changes: a state read that started before one is stale
+
   async function call(path, body) {
-    if (busy) return null;
-    busy = true;
-    document.body.setAttribute("aria-busy", "true");
+    const write = body !== undefined;
+    if (write && busy) return null;
+    if (write) busy = true;
+    if (write) document.body.setAttribute("aria-busy", "true");
     try {
       const r = await fetch(API + path, {
         method: body === undefined ? "GET" : "POST",
@@ -48,8 +53,7 @@
         const detail = typeof data.detail === "string" ? data.detail : JSON.stringify(data.detail);
         if (r.status === 409 && path === "/interview") {
           notice(t("console.error.stale"));
-          busy = false;
-          await refresh();
+          setTimeout(refresh, 0);
           return null;
         }
         notice(detail);
@@ -61,14 +65,18 @@
       notice(t("console.error.network"));
       return null;
     } finally {
-      busy = false;
-      document.body.removeAttribute("aria-busy");
+      if (write) {
+        busy = false;
+        epoch += 1;
+        document.body.removeAttribute("aria-busy");
+      }
     }
   }
 
   async function refresh() {
+    const seen = epoch;
     const s = await call("/state");
-    if (s) render(s);
+    if (s && seen === epoch && !busy) render(s);
   }
 
   async function act(path, body) {
@@ -187,7 +195,9 @@
     $("progress").value = iv.progress.answered;
     $("progress-text").textContent = iv.progress.answered + " / " + iv.progress.total;
     const asking = iv.state === "asking" && iv.item;
-    $("question").hidden = !asking;
+    const coding = mode === "disposition" || mode === "appointment";
+    $("question").hidden = !asking || coding; // the picker fits the screen without scrolling
+    if (coding) $("intro").open = false;
     $("ending").hidden = !!asking;
     if (asking) {
       const item = iv.item;
@@ -280,9 +290,7 @@
 
   function openDisposition() {
     mode = "disposition";
-    $("disposition").hidden = false;
-    $("btn-code").hidden = true;
-    renderDispositions();
+    render(state);
   }
 
   function closeDisposition() {
@@ -297,9 +305,9 @@
       const at = $("appt-at");
       if (!at.value) {
         const next = new Date(Date.now() + 24 * 3600 * 1000);
-        next.setMinutes(0, 0, 0);
         const pad = (n) => String(n).padStart(2, "0");
-        at.value = `${next.getFullYear()}-${pad(next.getMonth() + 1)}-${pad(next.getDate())}T${pad(next.getHours())}:00`;
+        at.value = `${next.getFullYear()}-${pad(next.getMonth() + 1)}-${pad(next.getDate())}`;
+        $("appt-time").value = "19:00";
       }
       at.focus();
       return;
@@ -310,17 +318,20 @@
 
   async function submitAppointment(ev) {
     if (ev) ev.preventDefault();
-    const at = $("appt-at").value;
-    if (!at) { $("appt-at").focus(); return; }
+    const day = $("appt-at").value.trim();
+    const m = /^(\d{1,2}):(\d{2})$/.exec($("appt-time").value.trim());
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) { $("appt-at").focus(); return; }
+    if (!m) { $("appt-time").focus(); return; }
     const s = await call("/disposition", {
       code: "appointment",
-      appointment_at: at,
+      appointment_at: `${day}T${m[1].padStart(2, "0")}:${m[2]}`,
       note: $("appt-note").value || null,
       same_interviewer: $("appt-same").checked,
     });
     if (s) {
       mode = "main";
       $("appt-at").value = "";
+      $("appt-time").value = "";
       $("appt-note").value = "";
       $("appt-same").checked = false;
       render(s);
@@ -334,9 +345,10 @@
       if (wrapTimer) { clearInterval(wrapTimer); wrapTimer = null; }
       return;
     }
-    const since = Date.parse(s.seat.since);
+    // Counted on this page's clock: the service clock may run faster than real time (demo speed).
+    if (wrapKey !== s.seat.since) { wrapKey = s.seat.since; wrapStart = Date.now(); }
     const tick = () => {
-      const left = Math.max(0, Math.ceil(s.wrap_up_seconds - (Date.now() - since) / 1000));
+      const left = Math.max(0, Math.ceil(s.wrap_up_seconds - (Date.now() - wrapStart) / 1000));
       $("wrap-count").textContent = left;
       if (left <= 0 && state.seat.status === "wrap_up" && !busy) {
         clearInterval(wrapTimer); wrapTimer = null;

@@ -1,0 +1,278 @@
+"""The console in a real browser: Debian's chromium driven by Playwright, the real app under uvicorn
+with the real dialing loop and the in-process simulated PBX (SQLite, 127.0.0.1, a random port).
+
+An interviewer logs in, presses F2, takes the call the simulated PBX delivers, completes the
+interview by keyboard alone with a reload in the middle, then books an appointment on the next call.
+Screenshots go to ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from case_factory import ALWAYS_OPEN, make_campaign
+from console_support import now
+from sqlalchemy import select
+
+from cati.auth.service import create_user
+from cati.campaigns.instruments import BUILTIN_DIR
+from cati.cases import service as cases
+from cati.db import make_engine, make_sessionmaker, transaction, upgrade
+from cati.models import AnswerEvent, Campaign, Case, Interview
+from cati.settings import Settings
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+RATED = ["overall", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8", "q9", "q10"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason="Debian's chromium (/usr/bin/chromium) is not installed"
+    ),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """The real service on SQLite with the dialer and the simulated PBX; yields (base URL, db URL)."""
+    db_url = f"sqlite:///{tmp_path / 'cati.sqlite3'}"
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    factory = make_sessionmaker(engine)
+    text = (BUILTIN_DIR / "satisfaction.yaml").read_text(encoding="utf-8")
+    cheap = Settings(
+        env="test", database_url=db_url, argon2_time_cost=1, argon2_memory_kib=1024, dialer=False
+    )
+    with transaction(factory) as s:
+        built = make_campaign(
+            s, code="C1", districts=1, suffix_digits=4, windows=ALWAYS_OPEN, scheduling={"topup_min_open": 0}
+        )
+        campaign = s.get(Campaign, built.campaign_id)
+        assert campaign is not None
+        campaign.name_zh, campaign.name_en = "淄博市群众满意度调查", "Zibo satisfaction survey"
+        campaign.instrument_name, campaign.instrument_text = "satisfaction.yaml", text
+        campaign.instrument_sha256 = hashlib.sha256(text.encode()).hexdigest()
+        campaign.dialling_mode = "progressive"
+        campaign.ring_timeout_s = 30
+        released = cases.release_sample(s, built.campaign_id, built.district_ids[0], "resident", 4, now())
+        numbers = [
+            c.phone_number for c in s.execute(select(Case).where(Case.id.in_(released.case_ids))).scalars()
+        ]
+        user = create_user(
+            s, username="wangfang", role="interviewer", password="correct horse", settings=cheap, actor="test"
+        )
+        user.display_name, user.extension = "王芳", "1001"
+    engine.dispose()
+    model = tmp_path / "pbx-model.yaml"
+    model.write_text(
+        yaml.safe_dump(
+            {
+                "fixed": dict.fromkeys(numbers, "answer"),
+                "defaults": {"ring_median": 1.5, "ring_min": 1, "ring_max": 2, "talk_seconds": 0},
+            }
+        ),
+        encoding="utf-8",
+    )
+    port = _free_port()
+    env = {
+        **os.environ,
+        "CATI_ENV": "test",
+        "CATI_DATABASE_URL": db_url,
+        "CATI_DATA_DIR": str(tmp_path / "data"),
+        "CATI_DIALER": "true",
+        "CATI_SIM_MODEL": str(model),
+        "CATI_SIM_SEED": "5",
+        "CATI_WRAP_UP_SECONDS": "2",
+        "CATI_DIALER_TICK_SECONDS": "0.2",
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "cati.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    out = proc.stdout.read().decode() if proc.stdout else ""
+                    raise AssertionError(f"the service did not start:\n{out}") from None
+                time.sleep(0.1)
+        yield base, db_url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+def test_interviewer_takes_calls_by_keyboard(server: tuple[str, str], tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    base, db_url = server
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--headless",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+            viewport={"width": 1366, "height": 768},
+            locale="zh-CN",
+            timezone_id="Asia/Shanghai",
+        )
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(15000)
+            page.goto(f"{base}/console")  # not signed in: the login page, back here afterwards
+            page.fill("#username", "wangfang")
+            page.fill("#password", "correct horse")
+            page.keyboard.press("Enter")
+            page.wait_for_url(f"{base}/console")
+            expect(page.locator("#seat-status")).to_have_text("离线")
+            page.screenshot(path=str(ARTIFACTS / "console-1-offline.png"))
+
+            script = page.locator("#script")
+
+            def at(item: str) -> None:
+                expect(script).to_have_attribute("data-item", item)
+
+            # F2: ready; the dialer calls a number, the simulated PBX answers, the case opens at once
+            page.keyboard.press("F2")
+            at("s_line")
+            expect(page.locator("#seat-status")).to_have_text("通话中")
+            expect(page.locator("#case-district")).to_have_text("区0")
+            phone = page.locator("#case-phone").inner_text()
+            assert phone.startswith("****") and phone[-4:].isdigit()
+            expect(page.locator("#intro")).to_have_attribute("open", "")
+            page.screenshot(path=str(ARTIFACTS / "console-2-call.png"))
+
+            page.keyboard.press("1")  # home phone
+            at("s_age")
+            page.keyboard.type("45")
+            page.keyboard.press("Enter")
+            at("s_tie")
+            page.keyboard.press("1")  # lives in the district
+            at("overall")
+            page.keyboard.press("2")
+            at("q1")
+            page.keyboard.press("3")
+            at("q2")
+            page.keyboard.press("b")  # back to correct q1
+            at("q1")
+            expect(page.locator('#q-options button[data-option="3"]')).to_have_class("chosen")
+            page.keyboard.press("1")
+            at("q2")
+            page.keyboard.press("4")
+            at("q3")
+            page.screenshot(path=str(ARTIFACTS / "console-3-question.png"))
+
+            # the browser reloads (or crashed): the interview resumes exactly there
+            page.reload()
+            at("q3")
+            expect(page.locator("#progress-text")).to_have_text("6 / 15")
+            for item, key in zip(RATED[3:10], "1234123", strict=True):
+                at(item)
+                page.keyboard.press(key)
+            at("q10")
+            page.keyboard.press("1")
+            at("suggestions")
+            page.keyboard.type("希望多修几条路，路灯晚上常常不亮。")
+            page.keyboard.press("Enter")
+            expect(page.locator("#ending-title")).to_have_text("结束语")
+            expect(page.locator('#disp-choices button[data-code="complete"]')).to_have_class("suggested")
+            page.screenshot(path=str(ARTIFACTS / "console-4-disposition.png"))
+            page.keyboard.press("1")  # complete
+            expect(page.locator("#wrapup")).to_be_visible()
+            expect(page.locator("#fig-completes")).to_have_text("1")
+            page.screenshot(path=str(ARTIFACTS / "console-5-wrapup.png"))
+
+            # the wrap-up runs out; the next call arrives by itself; book an appointment
+            at("s_line")
+            expect(page.locator("#fig-calls")).to_have_text("2")
+            page.keyboard.press("Escape")
+            expect(page.locator("#disposition")).to_be_visible()
+            page.keyboard.press("5")  # appointment
+            expect(page.locator("#appt-at")).to_be_focused()
+            page.keyboard.press("Tab")
+            page.keyboard.press("Control+A")
+            page.keyboard.type("20:15")
+            page.keyboard.press("Tab")
+            page.keyboard.type("晚上八点后再打")
+            page.keyboard.press("Tab")
+            page.keyboard.press("Space")  # keep it for me
+            page.screenshot(path=str(ARTIFACTS / "console-6-appointment.png"))
+            page.keyboard.press("Enter")
+            expect(page.locator("#wrapup")).to_be_visible()
+
+            # English switch
+            page.goto(f"{base}/console?lang=en")
+            expect(page.locator("h1")).to_have_text("Interviewer console")
+            page.keyboard.press("F3")
+            page.keyboard.press("2")  # meal
+            expect(page.locator("#seat-status")).to_have_text("Paused · Meal")
+            page.screenshot(path=str(ARTIFACTS / "console-7-english-paused.png"))
+        finally:
+            browser.close()
+
+    engine = make_engine(db_url)
+    with make_sessionmaker(engine)() as s:
+        done = s.execute(select(Interview).where(Interview.finished.is_(True))).scalars().all()
+        assert len(done) == 1 and done[0].disposition == "1.1" and done[0].valid_for_scoring
+        assert done[0].score_row is not None and done[0].score_row["q1"] == "good"  # the corrected answer
+        assert done[0].problems_text == "希望多修几条路，路灯晚上常常不亮。"
+        kinds = [
+            e.kind
+            for e in s.execute(select(AnswerEvent).where(AnswerEvent.interview_id == done[0].id)).scalars()
+        ]
+        assert "back" in kinds and "change" in kinds
+        booked = s.execute(select(Case).where(Case.appointment_at.is_not(None))).scalars().all()
+        assert len(booked) == 1 and booked[0].appointment_note == "晚上八点后再打"
+        assert booked[0].appointment_interviewer_id is not None and booked[0].status == "scheduled"
+        at = booked[0].appointment_at
+        assert at is not None and (at.hour, at.minute) == (12, 15)  # 20:15 in Shanghai
+    engine.dispose()
