@@ -164,9 +164,18 @@ def _routers() -> list[APIRouter]:
     from cati.console.endpoints import page_router as console_page_router
     from cati.console.endpoints import router as console_router
     from cati.dialing.endpoints import router as dialer_router
+    from cati.results.endpoints import router as results_router
     from cati.web.pages import router as pages_router
 
-    return [auth_router, campaigns_router, console_router, console_page_router, dialer_router, pages_router]
+    return [
+        auth_router,
+        campaigns_router,
+        results_router,
+        console_router,
+        console_page_router,
+        dialer_router,
+        pages_router,
+    ]
 
 
 def _wants_page(request: Request) -> bool:

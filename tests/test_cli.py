@@ -159,12 +159,46 @@ def test_serve_refuses_a_database_that_is_behind(tmp_path: Path) -> None:
     assert "schema is behind" in err and "cati db upgrade" in err
 
 
+ROLES = {"admin", "supervisor", "assessor", "witness", "interviewer"}
+
+
 def test_demo_prepares_the_example_once(tmp_path: Path) -> None:
     env = {"CATI_DATA_DIR": str(tmp_path / "demo")}
-    code, out, err = run(["demo", "--prepare-only"], env)
+    code, out, err = run(["demo", "--prepare-only", "--interviewers", "2"], env)
     assert code == 0, err
-    assert "imported campaign 1 zibo-2026" in out and "created user admin with password" in out
-    code, out, _ = run(["demo", "--prepare-only"], env)
-    assert code == 0 and "imported" not in out and "created user" not in out
+    assert "imported campaign zibo-2026 (8 districts)" in out
+
+    def logins(text: str) -> dict[str, str]:
+        found = {}
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) >= 3 and parts[0] in ROLES and not parts[2].startswith("("):
+                found[parts[1]] = parts[2]
+        return found
+
+    first = logins(out)
+    assert set(first) >= {"admin", "supervisor", "assessor", "witness", "iv00"}
+    assert "/console" in out and "/api/v1/campaigns/1/results" in out and "cati score" in out
+    saved = (tmp_path / "demo" / "demo-logins.txt").read_text()
+    assert all(f"{user}\t" in saved and pw in saved for user, pw in first.items())
+    assert oct((tmp_path / "demo" / "demo-logins.txt").stat().st_mode & 0o777) == "0o600"
+    code, out, _ = run(["demo", "--prepare-only", "--interviewers", "2"], env)
+    assert code == 0 and "imported" not in out
+    second = logins(out)
+    assert second["admin"] != first["admin"]  # new passwords on every start
     code, out, _ = run(["campaign", "list"], env)
-    assert out.startswith("1\tzibo-2026\tdraft")
+    assert out.startswith("1\tzibo-2026\tfieldwork")
+    from fastapi.testclient import TestClient
+
+    from cati.app import create_app
+    from cati.settings import Settings
+
+    app = create_app(Settings(env="test", data_dir=tmp_path / "demo", dialer=False))
+    with TestClient(app) as client:
+        for username, password, status in (
+            ("admin", second["admin"], 200),
+            ("admin", first["admin"], 401),
+            ("assessor", second["assessor"], 200),
+        ):
+            r = client.post("/api/v1/auth/token", data={"username": username, "password": password})
+            assert r.status_code == status, (username, r.text)

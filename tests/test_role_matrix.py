@@ -21,6 +21,7 @@ from cati.settings import Settings
 PUBLIC = "public"
 EVERYONE = frozenset(Role)
 ADMIN = frozenset({Role.admin})
+RESULTS = frozenset({Role.assessor, Role.supervisor, Role.admin})
 INTERVIEWER = frozenset({Role.interviewer})
 READERS = frozenset({Role.interviewer, Role.supervisor, Role.admin})
 
@@ -38,6 +39,8 @@ TABLE: dict[tuple[str, str], frozenset[Role] | str] = {
     ("POST", "/api/v1/campaigns"): ADMIN,
     ("GET", "/api/v1/campaigns/{campaign_id}"): EVERYONE,
     ("POST", "/api/v1/campaigns/{campaign_id}/status"): ADMIN,
+    ("GET", "/api/v1/campaigns/{campaign_id}/results"): RESULTS,
+    ("GET", "/api/v1/campaigns/{campaign_id}/exports/responses.csv"): RESULTS,
     ("GET", "/api/v1/dialer/status"): frozenset({Role.admin, Role.supervisor}),
     ("GET", "/login"): PUBLIC,
     ("POST", "/login"): PUBLIC,

@@ -25,6 +25,7 @@ _GROUPS: list[tuple[str, str]] = [
     ("cati.cli.serve", "serve"),
     ("cati.cli.demo", "demo"),
     ("cati.cli.score", "commands"),
+    ("cati.cli.results", "results"),
     ("cati.cli.rdd", "rdd_group"),
     ("cati.cli.simpbx", "simpbx"),
 ]

@@ -1,8 +1,9 @@
 """``cati score`` and ``cati rates``: district scores and AAPOR outcome rates from CSV files.
 
 The output formats are fixed (the assessment office and other tools read them): see
-docs/questionnaire.md. A bad file stops with exit status 2 and one line naming the line and the
-column; nothing is printed on stdout unless the whole file was good.
+docs/questionnaire.md. The computation itself is ``cati.results.report``, shared with the results
+API. A bad file stops with exit status 2 and one line naming the line and the column; nothing is
+printed on stdout unless the whole file was good.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +20,9 @@ import click
 import numpy as np
 
 from cati.cli.common import CliError
-from cati.instrument_scoring import answer_vocabulary, scheme_for
+from cati.results.report import CellError, rates_report, response_columns, score_responses
 from questionnaire.loader import InstrumentError, default_instrument, load_instrument
 from questionnaire.model import Instrument
-from scoring.aapor import RATE_NAMES, OutcomeClass, UnknownDisposition, classify, outcome_rates
-from scoring.scores import DistrictScore, score_districts
-
-DIGITS = 6
 
 
 @dataclass
@@ -113,40 +109,6 @@ def _read_table(path: Path, wanted: Sequence[str], what: str) -> _Table:
     return _Table(name, columns, lines)
 
 
-def _first_row(values: np.ndarray[Any, np.dtype[np.str_]], bad: str) -> int:
-    return int(np.flatnonzero(values == bad)[0])
-
-
-def _number(value: float | None) -> float | None:
-    return None if value is None or math.isnan(value) else round(value, DIGITS)
-
-
-def _pair(pair: tuple[float, float] | None) -> list[float | None] | None:
-    return None if pair is None else [_number(pair[0]), _number(pair[1])]
-
-
-def _district_json(d: DistrictScore) -> dict[str, Any]:
-    return {
-        "district": d.district,
-        "valid": d.valid,
-        "invalid": d.invalid,
-        "score": _number(d.score),
-        "component": _number(d.component),
-        "ci95": _pair(d.ci95),
-        "component_ci95": _pair(d.component_ci95),
-        "sd": _number(d.sd),
-        "overall_points": _number(d.overall_points),
-        "dimensions": {key: _number(value) for key, value in d.dimensions.items()},
-        "strata": {
-            key: {"valid": s.valid, "invalid": s.invalid, "score": _number(s.score)}
-            for key, s in d.strata.items()
-        },
-        "rank": d.rank,
-        "rank_range": None if d.rank_range is None else list(d.rank_range),
-        "prob_above": {key: _number(value) for key, value in d.prob_above.items()},
-    }
-
-
 def _instrument(path: Path | None) -> Instrument:
     try:
         return default_instrument() if path is None else load_instrument(path)
@@ -156,71 +118,20 @@ def _instrument(path: Path | None) -> Instrument:
 
 def score_file(path: Path, instrument: Instrument) -> dict[str, Any]:
     """The ``cati score`` result for a responses CSV (raises CliError on a bad file)."""
-    scheme = scheme_for(instrument)
-    wanted = ["district", "stratum", *scheme.items]
-    table = _read_table(path, wanted, "responses file")
-    n = len(table.lines)
-
-    districts = table.columns["district"]
-    if n and (districts == "").any():
-        raise table.fail(_first_row(districts, ""), "district", "empty")
-    strata = table.columns["stratum"]
-    known_strata = instrument.stratum_ids
-    for value in np.unique(strata).tolist():
-        if value not in known_strata:
-            shown = repr(value) if value else "empty"
-            raise table.fail(
-                _first_row(strata, value), "stratum", f"{shown}: expected {' or '.join(known_strata)}"
-            )
-
-    points = np.full((n, len(scheme.items)), np.nan)
-    for j, item_id in enumerate(scheme.items):
-        vocabulary = answer_vocabulary(instrument, item_id)
-        cells = table.columns[item_id]
-        uniques, inverse = np.unique(cells, return_inverse=True)
-        mapped = np.empty(len(uniques))
-        for u, value in enumerate(uniques.tolist()):
-            if value == "":
-                mapped[u] = np.nan  # not answered: the questionnaire is invalid
-                continue
-            found = vocabulary.get(value, vocabulary.get(value.lower()))
-            if found is None:
-                expected = ", ".join(vocabulary)
-                raise table.fail(
-                    _first_row(cells, value),
-                    item_id,
-                    f"unknown value {value!r} (expected {expected} or empty)",
-                )
-            mapped[u] = found
-        points[:, j] = mapped[inverse.reshape(-1)] if n else mapped[:0]
-
-    results = score_districts(districts, strata, points, scheme, strata_names=known_strata)
-    return {"districts": [_district_json(d) for d in results]}
+    table = _read_table(path, response_columns(instrument), "responses file")
+    try:
+        return score_responses(instrument, table.columns)
+    except CellError as exc:
+        raise table.fail(exc.row, exc.column, exc.problem) from None
 
 
 def rates_file(path: Path, e: float | None) -> dict[str, Any]:
     """The ``cati rates`` result for a dispositions CSV (raises CliError on a bad file)."""
     table = _read_table(path, ["code"], "dispositions file")
-    codes = table.columns["code"]
-    uniques, counts = np.unique(codes, return_counts=True)
-    by_class: dict[OutcomeClass, int] = {}
-    for value, count in zip(uniques.tolist(), counts.tolist(), strict=True):
-        if value == "":
-            raise table.fail(_first_row(codes, value), "code", "empty")
-        try:
-            cls = classify(value)
-        except UnknownDisposition:
-            raise table.fail(
-                _first_row(codes, value), "code", f"unknown AAPOR disposition code {value!r}"
-            ) from None
-        by_class[cls] = by_class.get(cls, 0) + int(count)
-    result = outcome_rates(by_class, e)
-    out: dict[str, Any] = {name: _number(result.rates[name]) for name in RATE_NAMES}
-    out["e"] = _number(result.e)
-    out["e_estimated"] = result.e_estimated
-    out["counts"] = {cls.value: n for cls, n in result.counts.items()}
-    out["total"] = len(codes)
-    return out
+    try:
+        return rates_report(table.columns["code"].tolist(), e)
+    except CellError as exc:
+        raise table.fail(exc.row, exc.column, exc.problem) from None
 
 
 def _emit(result: dict[str, Any]) -> None:

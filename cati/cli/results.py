@@ -1,0 +1,74 @@
+"""``cati results``: the campaign's results and responses export straight from the database.
+
+The same functions as ``GET /api/v1/campaigns/{id}/results`` and ``.../exports/responses.csv``, for
+a shell on the server (``--data-dir`` / ``CATI_DATA_DIR`` reach a running demo's data).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from sqlalchemy.orm import Session
+
+from cati.campaigns.service import get_campaign, get_campaign_by_code
+from cati.cli.common import CliError, cli_session, data_dir_option, load_settings
+from cati.errors import AppError
+from cati.models import Campaign
+from cati.results import service
+
+
+def _campaign(session: Session, ref: str) -> Campaign:
+    return get_campaign(session, int(ref)) if ref.isdigit() else get_campaign_by_code(session, ref)
+
+
+@click.group()
+def results() -> None:
+    """Scores, AAPOR rates and the responses export of a campaign."""
+
+
+@results.command("show")
+@click.argument("campaign")
+@data_dir_option
+def results_show(campaign: str, data_dir: Path | None) -> None:
+    """Print the results JSON of CAMPAIGN (id or code), as the results API gives it."""
+    settings = load_settings(data_dir)
+    try:
+        with cli_session(settings) as session:
+            out = service.campaign_results(session, _campaign(session, campaign).id)
+    except AppError as exc:
+        raise CliError(str(exc.detail)) from None
+    click.echo(json.dumps(out, ensure_ascii=False, indent=2))
+
+
+@results.command("export")
+@click.argument("campaign")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File to write (default: standard output).",
+)
+@click.option("--all", "include_all", is_flag=True, help="Also screen-outs and break-offs.")
+@data_dir_option
+def results_export(campaign: str, output: Path | None, include_all: bool, data_dir: Path | None) -> None:
+    """Write the responses CSV of CAMPAIGN (UTF-8 with BOM, no phone numbers); read it with ``cati score``."""
+    settings = load_settings(data_dir)
+    try:
+        with cli_session(settings) as session:
+            export = service.export_rows(session, _campaign(session, campaign).id, include_all=include_all)
+    except AppError as exc:
+        raise CliError(str(exc.detail)) from None
+    body = service.export_csv(export)
+    if output is None:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(body)
+        return
+    try:
+        output.write_bytes(body)
+    except OSError as exc:
+        raise CliError(f"{output}: cannot write: {exc.strerror or exc}") from None
+    click.echo(f"{len(export.rows)} rows written to {output}", err=True)
