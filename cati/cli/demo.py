@@ -166,6 +166,7 @@ def demo(
         setup = prepare_demo(settings, options)
     except DemoError as exc:
         raise CliError(str(exc)) from None
+    settings = demo_settings(settings, options, setup.last_call_at)
     for note in setup.notes:
         click.echo(note)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"

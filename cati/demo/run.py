@@ -8,7 +8,9 @@ hand is coded, then the server, whose lifespan stops the dialer and the PBX).
 The demo campaign is ``examples/zibo.yaml`` with two changes, both printed: calling windows
 08:00-22:00 every day for both strata (so residents and staff progress side by side whenever the
 demo is started), and the quota per cell from ``--quota``. The service clock starts at 09:00 of the
-latest working day in Shanghai and runs ``--speed`` times faster than real time.
+latest working day in Shanghai and runs ``--speed`` times faster than real time. A second start on the
+same data continues from the last call in the data (a clock set back would leave every retry and
+appointment in the future, and the survey would stand still until the clock caught up).
 """
 
 from __future__ import annotations
@@ -86,6 +88,8 @@ class DemoSetup:
     campaign_code: str
     accounts: list[Account]
     notes: list[str] = field(default_factory=list)
+    #: Service time of the latest call already in the data (None on a first start).
+    last_call_at: dt.datetime | None = None
 
     @property
     def simulated(self) -> list[Account]:
@@ -100,11 +104,34 @@ def demo_start(now: dt.datetime | None = None) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(9, 0), tzinfo=SHANGHAI)
 
 
-def demo_settings(base: Settings, options: DemoOptions) -> Settings:
-    """The service settings for the demo: the dialer on, the demo clock speed and seed."""
+def resume_start(last_call_at: dt.datetime | None, now: dt.datetime | None = None) -> dt.datetime:
+    """Where the demo clock starts: ``demo_start``, or just after the last call already in the data.
+
+    Never earlier than a call already made; after 21:00 (the demo windows close at 22:00) it moves
+    on to 09:00 the next morning, so a restarted demo calls at once.
+    """
+    start = demo_start(now)
+    if last_call_at is None:
+        return start
+    if last_call_at.tzinfo is None:  # SQLite hands back naive UTC
+        last_call_at = last_call_at.replace(tzinfo=dt.UTC)
+    after = (last_call_at + dt.timedelta(minutes=1)).astimezone(SHANGHAI)
+    if after <= start:
+        return start
+    if after.time() >= dt.time(21, 0):
+        return dt.datetime.combine(after.date() + dt.timedelta(days=1), dt.time(9, 0), tzinfo=SHANGHAI)
+    if after.time() < dt.time(8, 0):
+        return dt.datetime.combine(after.date(), dt.time(9, 0), tzinfo=SHANGHAI)
+    return after.replace(second=0, microsecond=0)
+
+
+def demo_settings(
+    base: Settings, options: DemoOptions, last_call_at: dt.datetime | None = None
+) -> Settings:
+    """The service settings for the demo: the dialer on, the demo clock speed, start and seed."""
     update_: dict[str, Any] = {"dialer": True, "speed": options.speed, "sim_seed": options.seed}
-    if base.sim_start is None:
-        update_["sim_start"] = demo_start()
+    if base.sim_start is None or last_call_at is not None:
+        update_["sim_start"] = max(base.sim_start or resume_start(None), resume_start(last_call_at))
     return base.model_copy(update=update_)
 
 
@@ -222,7 +249,12 @@ def prepare_demo(settings: Settings, options: DemoOptions) -> DemoSetup:
             accounts = _accounts(options)
             for account in accounts:
                 _ensure_account(s, account, settings)
-            return DemoSetup(campaign.id, campaign.code, accounts, notes)
+            last_call_at = s.execute(
+                select(func.max(func.coalesce(Attempt.ended_at, Attempt.started_at))).where(
+                    Attempt.campaign_id == campaign.id
+                )
+            ).scalar_one()
+            return DemoSetup(campaign.id, campaign.code, accounts, notes, last_call_at)
     finally:
         engine.dispose()
 
@@ -295,7 +327,7 @@ async def run_demo(
     from cati.app import create_app
 
     stop = stop or asyncio.Event()
-    settings = demo_settings(settings, options)
+    settings = demo_settings(settings, options, setup.last_call_at)
     app = create_app(settings)
     config = uvicorn.Config(
         app, host=options.host, port=options.port, log_level="warning", lifespan="on", access_log=False

@@ -12,11 +12,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
 
 from cati.api.deps import SessionDep, SettingsDep
 from cati.auth import service
 from cati.auth.access import SESSION_COOKIE, PrincipalDep, any_role, public
 from cati.auth.service import Principal
+from cati.models import Campaign
+from cati.web.i18n import locale_for
 from cati.web.templates import render
 
 router = APIRouter(include_in_schema=False)
@@ -102,9 +105,54 @@ def logout(request: Request, session: SessionDep) -> Response:
     return response
 
 
+#: What each role may open from the home page (each link is a route that allows the role).
+HOME_LINKS: dict[str, tuple[str, ...]] = {
+    "admin": ("results", "export", "dialer", "campaigns", "api_docs"),
+    "supervisor": ("results", "export", "dialer", "campaigns"),
+    "assessor": ("results", "export", "campaigns"),
+    "witness": ("campaigns",),
+    "interviewer": ("console",),
+}
+
+
+def _home_links(role: str, campaigns: list[tuple[int, str, str]]) -> list[dict[str, str]]:
+    """Links for ``role``: per-campaign ones (results, export) once per campaign, the rest once."""
+    links: list[dict[str, str]] = []
+    for kind in HOME_LINKS.get(role, ()):
+        if kind in ("results", "export"):
+            tail = "results" if kind == "results" else "exports/responses.csv"
+            for cid, code, name in campaigns:
+                href = f"/api/v1/campaigns/{cid}/{tail}"
+                links.append({"key": kind, "href": href, "what": f"{name} ({code})"})
+        else:
+            href = {
+                "console": "/console",
+                "dialer": "/api/v1/dialer/status",
+                "campaigns": "/api/v1/campaigns",
+                "api_docs": "/openapi.json",
+            }[kind]
+            links.append({"key": kind, "href": href, "what": ""})
+    return links
+
+
 @router.get("/", dependencies=[public()])
-def home(request: Request, principal: PrincipalDep) -> Response:
-    """Signed in: who you are and a sign-out button; otherwise the login page."""
+def home(request: Request, principal: PrincipalDep, session: SessionDep) -> Response:
+    """Signed in: who you are, links to what your role may use, a sign-out button; else the login page."""
     if principal is None:
         return RedirectResponse("/login", status_code=303)
-    return render(request, "home.html", user=principal.user, csrf_token=principal.csrf_token)
+    english = locale_for(request) == "en"
+    rows = session.execute(
+        select(Campaign.id, Campaign.code, Campaign.name_en if english else Campaign.name_zh).order_by(
+            Campaign.id
+        )
+    ).all()
+    campaigns = [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+    links = _home_links(principal.user.role, campaigns)
+    return render(
+        request,
+        "home.html",
+        user=principal.user,
+        links=links,
+        witness=principal.user.role == "witness",
+        csrf_token=principal.csrf_token,
+    )
