@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, text, update
 from support import Users
@@ -213,3 +214,24 @@ def test_passwords_are_argon2_hashes(users: Users, engine: Engine, settings: Set
     assert stored.startswith("$argon2id$") and "s3cret" not in stored
     assert verify_password(stored, "s3cret-passphrase", settings)
     assert not verify_password(stored, "s3cret-passphrasf", settings)
+
+
+@pytest.mark.parametrize(
+    ("role", "next_", "landing"),
+    [
+        ("interviewer", "/", "/console"),
+        ("interviewer", "/api/v1/console/state", "/api/v1/console/state"),
+        ("assessor", "/", "/"),
+    ],
+)
+def test_login_lands_where_the_role_works(
+    client: TestClient, users: Users, role: str, next_: str, landing: str
+) -> None:
+    users.create("wang", role)
+    token = _login_csrf(client)
+    r = client.post(
+        "/login",
+        data={"username": "wang", "password": "correct horse", "login_csrf": token, "next": next_},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"] == landing

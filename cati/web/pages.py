@@ -18,7 +18,7 @@ from cati.api.deps import SessionDep, SettingsDep
 from cati.auth import service
 from cati.auth.access import SESSION_COOKIE, PrincipalDep, any_role, public
 from cati.auth.service import Principal
-from cati.models import Campaign
+from cati.models import Campaign, Role
 from cati.web.i18n import locale_for
 from cati.web.templates import render
 
@@ -81,7 +81,10 @@ def login_submit(
         # Returned, not raised: the failure count and its audit entry must still commit.
         return _login_page(request, status_code=401, error="login.failed", username=username, next_=next)
     raw, _row = service.start_web_session(session, user, settings)
-    response = RedirectResponse(safe_next(next), status_code=303)
+    target = safe_next(next)
+    if target == "/" and user.role == Role.interviewer.value:
+        target = "/console"  # an interviewer's work is the console: go straight there
+    response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         raw,
