@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from cati.settings import Settings
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:  # async: no worker-thread hop
     settings: Settings = request.app.state.settings
     return settings
 
