@@ -13,13 +13,13 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from cati.api.deps import SessionDep, SettingsDep
+from cati.api.deps import CommitOnReturn, SessionDep, SettingsDep
 from cati.auth import service
 from cati.auth.access import SESSION_COOKIE, PrincipalDep, any_role, public
 from cati.auth.service import Principal
 from cati.web.templates import render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=CommitOnReturn)
 
 LOGIN_CSRF_COOKIE = "cati_login_csrf"
 
