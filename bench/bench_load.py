@@ -12,6 +12,8 @@ server acknowledged, prints the figures and drops the database.
 
 Latency is measured at the client (httpx), so it includes this process's own event loop; both
 processes share the machine. Target here: p99 < 100 ms for saving an answer and fetching the state.
+It also prints the CPU used by the server, this client and PostgreSQL during the shift, and the
+whole machine's: near 100 % the latencies measure queueing for a core, not the service.
 """
 
 from __future__ import annotations
@@ -80,6 +82,30 @@ async def wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0
     raise RuntimeError("the server did not come up in time")
 
 
+def cpu_ticks(pid: int | None = None) -> int:
+    """CPU ticks used so far by one process (user + system), or by the whole machine (busy only)."""
+    try:
+        if pid is None:
+            fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+            return sum(fields) - fields[3] - fields[4]  # minus idle and iowait
+        parts = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(parts[11]) + int(parts[12])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def postgres_ticks() -> int:
+    """CPU ticks used so far by PostgreSQL's processes (Linux /proc; 0 elsewhere)."""
+    total = 0
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if (entry / "comm").read_text().strip() in ("postgres", "postmaster"):
+                total += cpu_ticks(int(entry.name))
+        except (OSError, ValueError):
+            continue
+    return total
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--interviewers", type=int, default=100)
@@ -127,7 +153,8 @@ def main() -> int:
         print(f"server log: {log_path}")
         base = f"http://127.0.0.1:{port}"
         logins = [(a.username, a.password) for a in setup.simulated]
-        stats = asyncio.run(run(base, proc, setup.campaign_id, logins, args, start))
+        cpu: dict[str, float] = {}
+        stats = asyncio.run(run(base, proc, setup.campaign_id, logins, args, start, cpu))
     finally:
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGINT)
@@ -172,6 +199,13 @@ def main() -> int:
         f"interviews finished {finished}, completes {progress.completes}"
     )
     print(f"  requests per second: {sum(len(v) for v in stats.latencies.values()) / args.seconds:.0f}")
+    if cpu.get("machine"):
+        # Client and server share the machine: a saturated CPU shows up as queueing in the latencies.
+        print(
+            f"  CPU during the shift (of one core): server {cpu['server']:.0f}%, this client "
+            f"{cpu['client']:.0f}%, PostgreSQL {cpu['postgres']:.0f}%; whole machine "
+            f"{cpu['machine']:.0f}% of {os.cpu_count()} cores"
+        )
     for kind in ("answer", "state", "next", "disposition", "ready"):
         print(line(kind, stats.latencies.get(kind, [])))
     print(
@@ -196,6 +230,7 @@ async def run(
     logins: list[tuple[str, str]],
     args: argparse.Namespace,
     start: dt.datetime,
+    cpu: dict[str, float],
 ) -> Stats:
     """Run the crew against the server for ``args.seconds``, then stop it cleanly."""
     await wait_up(base, proc)
@@ -205,7 +240,15 @@ async def run(
     stats = Stats()
     config = CrewConfig(base_url=base, campaign_id=campaign_id, speed=args.speed, seed="bench", now=clock.now)
     task = asyncio.create_task(run_crew(config, logins, stop, stats=stats))
-    await asyncio.sleep(args.seconds)
+    await asyncio.sleep(min(10.0, args.seconds / 4))  # logins and the first calls
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    before = (cpu_ticks(proc.pid), cpu_ticks(os.getpid()), postgres_ticks(), cpu_ticks(), time.monotonic())
+    await asyncio.sleep(args.seconds - min(10.0, args.seconds / 4))
+    after = (cpu_ticks(proc.pid), cpu_ticks(os.getpid()), postgres_ticks(), cpu_ticks(), time.monotonic())
+    span = (after[4] - before[4]) * tick / 100  # ticks per percent of one core
+    if span > 0:
+        for n, key in enumerate(("server", "client", "postgres", "machine")):
+            cpu[key] = (after[n] - before[n]) / span / ((os.cpu_count() or 1) if key == "machine" else 1)
     stats.recording = False  # steady state only: at the end everyone finishes the call in hand at once
     stop.set()
     try:

@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     env: Literal["development", "test", "production"] = "development"
     data_dir: Path = Field(default=Path("cati-data"))
     database_url: str | None = None
+    #: Server database pool (PostgreSQL): connections kept, extra ones under load, seconds a
+    #: request waits for one. Size it to the worker threads (40) plus the dialer's few.
+    db_pool_size: int = Field(default=20, ge=1, le=1000)
+    db_max_overflow: int = Field(default=30, ge=0, le=1000)
+    db_pool_timeout: float = Field(default=30.0, gt=0)
     secret_key: str = DEV_SECRET_KEY
 
     # Telephony (issue "Dialer", docs/dialing.md): with no AMI host the service starts the

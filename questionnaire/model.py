@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -192,9 +193,12 @@ class Instrument(_Model):
     def scored_items(self) -> list[str]:
         return self.scoring.items
 
-    @property
+    @cached_property
     def digest(self) -> str:
-        """SHA-256 of the instrument's canonical JSON: which exact wording was used."""
+        """SHA-256 of the instrument's canonical JSON: which exact wording was used.
+
+        Cached: the instrument is frozen, and every saved interview state carries this digest.
+        """
         canonical = json.dumps(
             self.model_dump(mode="json", by_alias=True), sort_keys=True, ensure_ascii=False
         )

@@ -31,6 +31,7 @@ import fastapi.routing
 from fastapi import Depends, FastAPI, Request
 from fastapi.routing import APIRoute, APIWebSocketRoute
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.orm import Session
 from starlette.routing import BaseRoute
 
 from cati.api.deps import SessionDep
@@ -95,6 +96,37 @@ def get_principal(
     _bearer: Annotated[str | None, Depends(_bearer_doc)],
 ) -> Principal | None:
     """The caller, or None for anonymous. Bad bearer tokens are 401; CSRF failures are 403."""
+    principal = _lookup(request, session)
+    if principal is None:
+        return None
+    if principal.via == "session" and request.method not in SAFE_METHODS and not (
+        submitted_csrf
+        and principal.csrf_token
+        and secrets.compare_digest(submitted_csrf.encode(), principal.csrf_token.encode())
+    ):
+        raise Forbidden(f"CSRF token missing or wrong: send the {CSRF_HEADER} header or a csrf_token field")
+    request.state.principal = principal
+    return principal
+
+
+def _lookup(request: Request, session: Session) -> Principal | None:
+    """Find the caller, then end the read transaction so no connection is held meanwhile.
+
+    Why the early commit: FastAPI runs each sync dependency and the handler as separate hops on
+    the worker-thread pool. A request that kept its connection from here while it queued for the
+    next free thread could hold the whole pool while every thread waited for a connection
+    (``QueuePool limit reached`` after 30 s under a stampede). The caller's ``User`` stays loaded
+    (``expire_on_commit=False``); the handler's first query checks a connection out again.
+    """
+    ours = not session.in_transaction()  # never end a transaction someone else began
+    try:
+        return _find_principal(request, session)
+    finally:
+        if ours and session.in_transaction():
+            session.commit()
+
+
+def _find_principal(request: Request, session: Session) -> Principal | None:
     authorization = request.headers.get("authorization")
     if authorization is not None:
         scheme, _, raw = authorization.partition(" ")
@@ -105,22 +137,11 @@ def get_principal(
             raise Unauthorized(
                 "invalid or expired token", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
             )
-        request.state.principal = principal
         return principal
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
-    principal = principal_for_session(session, cookie)
-    if principal is None:
-        return None
-    if request.method not in SAFE_METHODS and not (
-        submitted_csrf
-        and principal.csrf_token
-        and secrets.compare_digest(submitted_csrf.encode(), principal.csrf_token.encode())
-    ):
-        raise Forbidden(f"CSRF token missing or wrong: send the {CSRF_HEADER} header or a csrf_token field")
-    request.state.principal = principal
-    return principal
+    return principal_for_session(session, cookie)
 
 
 PrincipalDep = Annotated[Principal | None, Depends(get_principal)]
@@ -136,7 +157,7 @@ def require_roles(*roles: Role) -> Any:
         raise ValueError("require_roles needs at least one role; use public() for open routes")
     allowed = frozenset(Role(r) for r in roles)
 
-    def check_role(principal: PrincipalDep) -> User:
+    async def check_role(principal: PrincipalDep) -> User:  # no I/O: no worker-thread hop
         if principal is None:
             raise NotAuthenticated("not authenticated", headers={"WWW-Authenticate": "Bearer"})
         if Role(principal.user.role) not in allowed:
@@ -152,7 +173,7 @@ def any_role() -> Any:
     return require_roles(*ALL_ROLES)
 
 
-def _public_marker() -> None:
+async def _public_marker() -> None:
     return None
 
 

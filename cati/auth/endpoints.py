@@ -8,14 +8,14 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 
-from cati.api.deps import SessionDep, SettingsDep
+from cati.api.deps import CommitOnReturn, SessionDep, SettingsDep
 from cati.auth import service
 from cati.auth.access import SESSION_COOKIE, any_role, public
 from cati.auth.schemas import MeRead, TokenRead
 from cati.auth.service import Principal
 from cati.models import Role, User
 
-router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"], route_class=CommitOnReturn)
 
 
 @router.post(

@@ -96,19 +96,38 @@ def authenticate(
 
     Records ``auth.login_succeeded`` or ``auth.login_failed`` and updates the back-off counters
     in the caller's transaction, so the caller must commit even when it answers "no".
+
+    The Argon2 work (tens of milliseconds at production cost) runs while the session holds no
+    connection and no lock: the hash is read first and, when this call began the session's
+    transaction, that read-only transaction ends before hashing. The user row is then locked and
+    the outcome decided on the locked row, so concurrent failures still count one by one.
     """
     now = utcnow()
-    user = session.execute(
-        select(User).where(User.username == username).with_for_update()
-    ).scalar_one_or_none()
+    ours = not session.in_transaction()
+    seen = session.execute(
+        select(User.id, User.password_hash, User.locked_until).where(User.username == username)
+    ).first()
+    if ours:
+        session.rollback()  # nothing but the read above: give the connection back while hashing
+    locked_before = seen is not None and _locked(seen.locked_until, now)
+    if seen is None or locked_before:
+        spend_verification_time(password, settings)
+        password_ok = False
+    else:
+        password_ok = verify_password(seen.password_hash, password, settings)
+    user = (
+        None
+        if seen is None
+        else session.execute(select(User).where(User.id == seen.id).with_for_update()).scalar_one_or_none()
+    )
+    if user is not None and seen is not None and password_ok and user.password_hash != seen.password_hash:
+        password_ok = verify_password(user.password_hash, password, settings)  # changed meanwhile
     reason: str
     if user is None:
-        spend_verification_time(password, settings)
         reason = "unknown_user"
-    elif user.locked_until is not None and user.locked_until > now:
-        spend_verification_time(password, settings)
+    elif locked_before or _locked(user.locked_until, now):
         reason = "locked"
-    elif not verify_password(user.password_hash, password, settings):
+    elif not password_ok:
         reason = "wrong_password"
         user.failed_logins += 1
         over = user.failed_logins - settings.login_max_failures
@@ -143,6 +162,10 @@ def authenticate(
         details=details,
     )
     return None
+
+
+def _locked(until: dt.datetime | None, now: dt.datetime) -> bool:
+    return until is not None and until > now
 
 
 def start_web_session(session: Session, user: User, settings: Settings) -> tuple[str, WebSession]:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from cati.api.deps import SessionDep, SettingsDep
+from cati.api.deps import CommitOnReturn, SessionDep, SettingsDep
 from cati.auth.access import ALL_ROLES, require_roles
 from cati.campaigns import service
 from cati.campaigns.instruments import InstrumentError, resolve_instrument
@@ -14,7 +14,7 @@ from cati.campaigns.loader import CampaignSpecError
 from cati.campaigns.schemas import CampaignRead, CampaignSpec, CampaignSummary, TransitionRequest, cross_check
 from cati.models import Role, User
 
-router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"])
+router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"], route_class=CommitOnReturn)
 
 CampaignId = Annotated[int, Path(ge=1, le=2**31 - 1, description="campaign id")]
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.staticfiles import StaticFiles
 
-from cati.api.deps import SessionDep, SettingsDep
+from cati.api.deps import CommitOnReturn, SessionDep, SettingsDep
 from cati.auth.access import public, require_roles
 from cati.console import service
 from cati.console.views import console_state, interview_view
@@ -36,8 +36,8 @@ from cati.web.i18n import CATALOG, locale_for
 from cati.web.templates import render
 
 log = logging.getLogger("cati.console")
-router = APIRouter(prefix="/api/v1/console", tags=["console"])
-page_router = APIRouter(include_in_schema=False)
+router = APIRouter(prefix="/api/v1/console", tags=["console"], route_class=CommitOnReturn)
+page_router = APIRouter(include_in_schema=False, route_class=CommitOnReturn)
 
 Interviewer = Annotated[User, require_roles(Role.interviewer)]
 Reader = Annotated[User, require_roles(Role.interviewer, Role.supervisor, Role.admin)]

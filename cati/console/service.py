@@ -88,7 +88,28 @@ def campaign_instrument(campaign: Campaign) -> Instrument:
         raise Conflict(f"campaign {campaign.code}: its instrument cannot be used: {exc}") from None
     with _instrument_lock:
         _instrument_cache[key] = inst
+        _instrument_cache[_by_id(campaign.id, campaign.instrument_sha256)] = inst
     return inst
+
+
+def _by_id(campaign_id: int, sha256: str) -> str:
+    return f"campaign:{campaign_id}:{sha256}"
+
+
+def instrument_of(session: Session, campaign_id: int, sha256: str) -> Instrument:
+    """The instrument of a campaign whose ``instrument_sha256`` the caller has read already.
+
+    The hot paths (every saved answer, every console state) read the digest with their own row
+    and so skip loading the campaign and its instrument text once the instrument is cached.
+    """
+    with _instrument_lock:
+        found = _instrument_cache.get(_by_id(campaign_id, sha256))
+    if found is not None:
+        return found
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFound(f"campaign {campaign_id} not found")
+    return campaign_instrument(campaign)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -497,15 +518,19 @@ class Loaded:
 
 def load_interview(session: Session, interview_id: int, *, lock: bool = False) -> Loaded:
     """Restore an interview row into the engine (Conflict if the saved state no longer fits)."""
-    query = select(Interview).where(Interview.id == interview_id)
+    # One round trip: the row and its campaign's instrument digest (the instrument is cached).
+    query = (
+        select(Interview, Campaign.instrument_sha256)
+        .join(Campaign, Campaign.id == Interview.campaign_id)
+        .where(Interview.id == interview_id)
+    )
     if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    row = session.execute(query).scalar_one_or_none()
-    if row is None:
+        query = query.with_for_update(of=Interview).execution_options(populate_existing=True)
+    found = session.execute(query).first()
+    if found is None:
         raise NotFound(f"interview {interview_id} not found")
-    campaign = session.get(Campaign, row.campaign_id)
-    assert campaign is not None
-    inst = campaign_instrument(campaign)
+    row, sha256 = found
+    inst = instrument_of(session, row.campaign_id, sha256)
     try:
         engine = Engine.from_dict(inst, row.state)
     except BadSavedState as exc:

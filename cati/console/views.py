@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from cati.console.service import CHOICES, Loaded, load_interview
+from cati.console.service import CHOICES, Loaded, campaign_instrument, load_interview
 from cati.models import (
     Attempt,
     Campaign,
@@ -167,14 +167,17 @@ def current_view(session: Session, seat: InterviewerSeat, visible_digits: int) -
     district = session.get(District, c.district_id)
     attempt = session.get(Attempt, seat.current_attempt_id) if seat.current_attempt_id else None
     interview = None
+    inst: Instrument | None = None
     if seat.current_interview_id is not None:
-        interview = interview_view(load_interview(session, seat.current_interview_id))
-    campaign = session.get(Campaign, c.campaign_id)
+        loaded = load_interview(session, seat.current_interview_id)
+        interview = interview_view(loaded)
+        if loaded.row.campaign_id == c.campaign_id:
+            inst = loaded.instrument
+    if inst is None:
+        campaign = session.get(Campaign, c.campaign_id)
+        inst = campaign_instrument(campaign) if campaign is not None else None
     stratum_label = None
-    if campaign is not None:
-        from cati.console.service import campaign_instrument
-
-        inst = campaign_instrument(campaign)
+    if inst is not None:
         found = next((s for s in inst.strata if s.id == c.stratum), None)
         stratum_label = _text(found.label) if found else None
     return {

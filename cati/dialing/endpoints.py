@@ -6,10 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from cati.api.deps import CommitOnReturn
 from cati.auth.access import require_roles
 from cati.models import Role
 
-router = APIRouter(prefix="/api/v1/dialer", tags=["dialer"])
+router = APIRouter(prefix="/api/v1/dialer", tags=["dialer"], route_class=CommitOnReturn)
 
 
 @router.get("/status", dependencies=[require_roles(Role.admin, Role.supervisor)])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cati.models.base import Base, utcnow
@@ -26,6 +26,12 @@ class SeatStatus(StrEnum):
 
 class InterviewerSeat(Base):
     __tablename__ = "interviewer_seats"
+    __table_args__ = (
+        # The dialer's questions, asked on every pacing tick and every call that ends:
+        # "ready seats of this campaign" and "whose seat waits for this attempt".
+        Index("ix_interviewer_seats_campaign_status", "campaign_id", "status", "status_since"),
+        Index("ix_interviewer_seats_current_attempt_id", "current_attempt_id"),
+    )
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))

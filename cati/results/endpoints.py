@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
-from cati.api.deps import SessionDep
+from cati.api.deps import CommitOnReturn, SessionDep
 from cati.auth.access import require_roles
 from cati.campaigns.service import get_campaign
 from cati.models import Role
@@ -16,7 +16,12 @@ from cati.results import service
 #: Witnesses and interviewers never see results per questionnaire.
 RESULT_ROLES = (Role.assessor, Role.supervisor, Role.admin)
 
-router = APIRouter(prefix="/api/v1/campaigns", tags=["results"], dependencies=[require_roles(*RESULT_ROLES)])
+router = APIRouter(
+    prefix="/api/v1/campaigns",
+    tags=["results"],
+    dependencies=[require_roles(*RESULT_ROLES)],
+    route_class=CommitOnReturn,
+)
 
 CampaignId = Annotated[int, Path(ge=1, le=2**31 - 1, description="campaign id")]
 

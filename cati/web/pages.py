@@ -14,7 +14,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
-from cati.api.deps import SessionDep, SettingsDep
+from cati.api.deps import CommitOnReturn, SessionDep, SettingsDep
 from cati.auth import service
 from cati.auth.access import SESSION_COOKIE, PrincipalDep, any_role, public
 from cati.auth.service import Principal
@@ -22,7 +22,7 @@ from cati.models import Campaign, Role
 from cati.web.i18n import locale_for
 from cati.web.templates import render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=CommitOnReturn)
 
 LOGIN_CSRF_COOKIE = "cati_login_csrf"
 
