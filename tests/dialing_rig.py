@@ -43,6 +43,15 @@ FAST_CLIENT: dict[str, Any] = {
     "action_timeout": 2.0,
 }
 
+#: Timings of the rig's simulated respondents (service seconds).
+RIG_MODEL_DEFAULTS: dict[str, Any] = {
+    "ring_median": 2.0,
+    "ring_min": 1.0,
+    "ring_max": 3.0,
+    "fail_delay": 1.0,
+    "talk_seconds": 0,
+}
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -171,7 +180,10 @@ def build(
             seat_ids.append(user.id)
     fixed = {n: (outcomes[i % len(outcomes)] if outcomes else "answer") for i, n in enumerate(numbers)}
     model = tmp_path / "pbx-model.yaml"
-    model.write_text(yaml.safe_dump({"fixed": fixed, "defaults": model_defaults or {}}), encoding="utf-8")
+    # fixed outcomes; the timings are the model's: a short ring (well inside the 15 s ring timeout)
+    # and, unless a test sets ``talk_seconds``, an answered respondent stays until hung up
+    defaults = {**RIG_MODEL_DEFAULTS, **(model_defaults or {})}
+    model.write_text(yaml.safe_dump({"fixed": fixed, "defaults": defaults}), encoding="utf-8")
     settings = Settings(
         env="test",
         database_url=db_url,

@@ -18,6 +18,7 @@ class TcpProxy:
         self.accepted = 0
         #: Seconds added to everything the target sends back: a slow PBX.
         self.delay = 0.0
+        self._cuts = 0  # bumps on every cut(): a connection accepted before it must not survive it
         self._server: asyncio.base_events.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -29,6 +30,7 @@ class TcpProxy:
     def cut(self, *, refuse: bool = True) -> None:
         """Drop every proxied connection; with ``refuse`` new ones are closed at once until restore()."""
         self.refusing = refuse
+        self._cuts += 1
         for w in list(self._writers):
             with contextlib.suppress(Exception):
                 w.transport.abort()
@@ -52,10 +54,15 @@ class TcpProxy:
         if self.refusing:
             writer.transport.abort()
             return
+        cuts = self._cuts
         try:
             up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(*self.target), 2.0)
         except (OSError, TimeoutError):
             writer.transport.abort()
+            return
+        if self._cuts != cuts:  # cut() ran while this connection was being set up: it is dropped too
+            writer.transport.abort()
+            up_writer.transport.abort()
             return
         self._writers.update({writer, up_writer})
         tasks = [

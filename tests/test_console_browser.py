@@ -98,7 +98,9 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
         "CATI_DIALER": "true",
         "CATI_SIM_MODEL": str(model),
         "CATI_SIM_SEED": "5",
-        "CATI_WRAP_UP_SECONDS": "2",
+        # long enough that the English page loads and F3 lands before the second wrap-up runs out
+        # (otherwise the next call takes the seat first); well inside the page's 15 s timeout
+        "CATI_WRAP_UP_SECONDS": "6",
         "CATI_DIALER_TICK_SECONDS": "0.2",
     }
     proc = subprocess.Popen(
@@ -178,8 +180,8 @@ def test_interviewer_takes_calls_by_keyboard(server: tuple[str, str], tmp_path: 
 
             script = page.locator("#script")
 
-            def at(item: str) -> None:
-                expect(script).to_have_attribute("data-item", item)
+            def at(item: str, timeout: float = 5000) -> None:
+                expect(script).to_have_attribute("data-item", item, timeout=timeout)
 
             # F2: ready; the dialer calls a number, the simulated PBX answers, the case opens at once
             page.keyboard.press("F2")
@@ -231,8 +233,8 @@ def test_interviewer_takes_calls_by_keyboard(server: tuple[str, str], tmp_path: 
             expect(page.locator("#fig-completes")).to_have_text("1")
             page.screenshot(path=str(ARTIFACTS / "console-5-wrapup.png"))
 
-            # the wrap-up runs out; the next call arrives by itself; book an appointment
-            at("s_line")
+            # the wrap-up runs out (6 s); the next call arrives by itself; book an appointment
+            at("s_line", timeout=20000)
             expect(page.locator("#fig-calls")).to_have_text("2")
             page.keyboard.press("Escape")
             expect(page.locator("#disposition")).to_be_visible()
@@ -252,7 +254,10 @@ def test_interviewer_takes_calls_by_keyboard(server: tuple[str, str], tmp_path: 
             # English switch
             page.goto(f"{base}/console?lang=en")
             expect(page.locator("h1")).to_have_text("Interviewer console")
+            # keys count only once the page has the seat's state (still in wrap-up) and the menu is open
+            expect(page.locator("#seat-status")).to_have_text("Wrap-up")
             page.keyboard.press("F3")
+            expect(page.locator("#pause-panel")).to_be_visible()
             page.keyboard.press("2")  # meal
             expect(page.locator("#seat-status")).to_have_text("Paused · Meal")
             page.screenshot(path=str(ARTIFACTS / "console-7-english-paused.png"))

@@ -243,6 +243,7 @@ async def test_connection_lost_mid_call_is_reconciled_never_redialled(db_url: st
             seat = await wait_for("the seat on a call", lambda: _on_call(rig, user_id))
             attempt_id = seat.current_attempt_id
             assert attempt_id is not None
+            assert _channel_of(rig, attempt_id) in {c.uniqueid for c in pbx.channels()}  # still talking
             proxy.cut()  # the link drops mid-call
             await wait_for("link down", lambda: service.status()["link"] != "up")
             # while we are away the respondent hangs up

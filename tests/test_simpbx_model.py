@@ -102,6 +102,32 @@ def test_nonworking_numbers_are_unallocated_and_attempts_differ() -> None:
     assert model.plan(live[0], when, 0) == RespondentModel(seed=5).plan(live[0], when, 0)
 
 
+def test_fixed_numbers_take_their_outcome_from_the_file_and_their_timings_from_the_parameters() -> None:
+    when = datetime(2026, 11, 23, 19, 0, tzinfo=SH)
+    model = RespondentModel(
+        parse_model(
+            {
+                "fixed": {"23340001": "answer", "23340002": "busy"},
+                "defaults": {"ring_median": 2, "ring_min": 1, "ring_max": 3, "fail_delay": 4},
+            }
+        ),
+        seed=3,
+    )
+    for attempt in range(20):
+        answer = model.plan("23340001", when, attempt)
+        assert answer.outcome == "answer" and 1.0 <= answer.delay <= 3.0
+        assert answer.talk is None  # talk_seconds 0: stays on the line until hung up
+        busy = model.plan("23340002", when, attempt)
+        assert busy.outcome == "busy" and 2.0 <= busy.delay <= 6.0  # fail_delay x (0.5 .. 1.5)
+    spec = parse_model({"fixed": {"23340001": "answer"}, "defaults": {"talk_seconds": 60}})
+    talking = RespondentModel(spec)
+    assert all(talking.plan("23340001", when, a).talk is not None for a in range(5))
+    # the lab numbers keep the captured dialplan's timings: ring 1-3 s, hang up after 4-8 s of talk
+    lab = [model.plan("5551001", when, a) for a in range(20)]
+    assert all(p.outcome == "answer" and 1.0 <= p.delay <= 3.0 for p in lab)
+    assert all(p.talk is not None and 4.0 <= p.talk <= 8.0 for p in lab)
+
+
 def test_model_file_errors_name_the_field(tmp_path: Path) -> None:
     bad = {
         "defaults: {working_share: 1.5}": "working_share",

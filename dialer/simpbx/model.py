@@ -234,6 +234,10 @@ class RespondentModel:
         self.spec = spec or ModelSpec()
         self.seed = str(seed)
         self.fixed = {**(LAB_NUMBERS if lab_numbers else {}), **self.spec.fixed}
+        #: Numbers that also keep the lab dialplan's timings (ring 1-3 s, talk 4-8 s). A model file's
+        #: ``fixed`` table fixes the outcome only: its timings come from the model's parameters, so a
+        #: fixed answered call stays up until hung up unless ``talk_seconds`` says otherwise.
+        self.lab_timed = frozenset(LAB_NUMBERS if lab_numbers else ()) - set(self.spec.fixed)
         self._base = _apply(Params(), self.spec.defaults, "defaults")
         self._layers: list[tuple[str, Params]] = []
         for name, block in self.spec.districts.items():
@@ -351,7 +355,7 @@ class RespondentModel:
                 outcome = "answer"
             else:
                 outcome = "noanswer"
-        if number in self.fixed and forced is None:
+        if number in self.lab_timed and forced is None:
             ring = 1.0 + int(draw("labring") * 3)  # extensions.conf: Wait(${RAND(1,3)})
             fail_delay = 1.0  # extensions.conf: Wait(1) before Busy()/Congestion()
             talk = 4.0 + int(draw("labtalk") * 5)  # extensions.conf: Wait(${RAND(4,8)}), Hangup(16)
