@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from cati.errors import Conflict
 from cati.models import CampaignStatus
+from cati.transitions import illegal_move
 
 S = CampaignStatus
 
@@ -28,9 +29,6 @@ class IllegalTransition(Conflict):
 
 def check_transition(current: CampaignStatus, target: CampaignStatus) -> None:
     """Raise :class:`IllegalTransition` unless ``current -> target`` is in the table."""
-    allowed = TRANSITIONS[current]
-    if target not in allowed:
-        options = ", ".join(sorted(s.value for s in allowed)) or "none (closed is final)"
-        raise IllegalTransition(
-            f"a campaign cannot go from {current.value} to {target.value}; allowed next: {options}"
-        )
+    problem = illegal_move(TRANSITIONS, current, target, subject="campaign", final="none (closed is final)")
+    if problem:
+        raise IllegalTransition(problem)

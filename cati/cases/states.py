@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from cati.errors import Conflict
 from cati.models import Case, CaseStatus
+from cati.transitions import illegal_move
 
 S = CaseStatus
 
@@ -49,13 +50,10 @@ def can_transition(current: CaseStatus | str, target: CaseStatus | str) -> bool:
 
 def transition(case: Case, target: CaseStatus | str, *, why: str = "") -> None:
     """Move ``case`` to ``target`` or raise IllegalTransition naming the case and both states."""
-    current = CaseStatus(case.status)
     goal = CaseStatus(target)
-    if goal not in TRANSITIONS[current]:
-        allowed = ", ".join(sorted(TRANSITIONS[current])) or "none (final)"
-        raise IllegalTransition(
-            f"case {case.id}: cannot go from {current.value} to {goal.value}"
-            + (f" ({why})" if why else "")
-            + f"; allowed from {current.value}: {allowed}"
-        )
+    problem = illegal_move(
+        TRANSITIONS, CaseStatus(case.status), goal, subject=f"case {case.id}", why=why, final="none (final)"
+    )
+    if problem:
+        raise IllegalTransition(problem)
     case.status = goal.value

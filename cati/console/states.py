@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from cati.errors import Conflict
 from cati.models import InterviewerSeat, SeatStatus
+from cati.transitions import illegal_move
 
 S = SeatStatus
 
@@ -57,13 +58,10 @@ def can_transition(current: SeatStatus | str, target: SeatStatus | str) -> bool:
 
 def transition(seat: InterviewerSeat, target: SeatStatus | str, *, why: str = "") -> None:
     """Move ``seat`` to ``target`` or raise IllegalSeatTransition naming both states."""
-    current = SeatStatus(seat.status)
     goal = SeatStatus(target)
-    if goal not in TRANSITIONS[current]:
-        allowed = ", ".join(sorted(TRANSITIONS[current])) or "none"
-        raise IllegalSeatTransition(
-            f"seat of user {seat.user_id}: cannot go from {current.value} to {goal.value}"
-            + (f" ({why})" if why else "")
-            + f"; allowed from {current.value}: {allowed}"
-        )
+    problem = illegal_move(
+        TRANSITIONS, SeatStatus(seat.status), goal, subject=f"seat of user {seat.user_id}", why=why
+    )
+    if problem:
+        raise IllegalSeatTransition(problem)
     seat.status = goal.value
