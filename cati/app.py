@@ -10,7 +10,8 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -117,11 +118,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await service.stop()
             engine.dispose()
 
-    app = FastAPI(title="CATI service", version=__version__, lifespan=lifespan)
+    # /docs uses the vendored Swagger UI (no CDN: call centres often run on closed networks); ReDoc,
+    # which FastAPI would load from a CDN, is off.
+    app = FastAPI(
+        title="CATI service", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.settings = settings
     app.state.bus = EventBus()
     app.state.dialer = NullDialer()
     app.state.clock = Clock(speed=settings.speed, start=settings.sim_start)
+
+    swagger = "/static/vendor/swagger-ui-dist"
+
+    @app.get("/docs", include_in_schema=False, dependencies=[public()])
+    def api_docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="CATI service API",
+            swagger_js_url=f"{swagger}/swagger-ui-bundle.js",
+            swagger_css_url=f"{swagger}/swagger-ui.css",
+            swagger_favicon_url=f"{swagger}/favicon-32x32.png",
+        )
 
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> Response:

@@ -29,8 +29,6 @@ READERS = frozenset({Role.interviewer, Role.supervisor, Role.admin})
 TABLE: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/openapi.json"): PUBLIC,
     ("GET", "/docs"): PUBLIC,
-    ("GET", "/docs/oauth2-redirect"): PUBLIC,
-    ("GET", "/redoc"): PUBLIC,
     ("GET", "/api/v1/health"): PUBLIC,
     ("POST", "/api/v1/auth/token"): PUBLIC,
     ("GET", "/api/v1/auth/me"): EVERYONE,
