@@ -9,12 +9,18 @@ make the server read an arbitrary file.
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 import questionnaire
+from cati.errors import Conflict, NotFound
+from cati.models import Campaign
 from questionnaire.loader import InstrumentError as QuestionnaireInstrumentError
 from questionnaire.loader import parse_instrument
+from questionnaire.model import Instrument
 
 BUILTIN_DIR = Path(questionnaire.__file__).resolve().parent / "instruments"
 MAX_INSTRUMENT_BYTES = 1_000_000
@@ -73,3 +79,49 @@ def check_instrument_text(name: str, text: str) -> None:
         shown = exc.problems[:5]
         more = f" (and {len(exc.problems) - 5} more)" if len(exc.problems) > 5 else ""
         raise InstrumentError("; ".join(shown) + more) from None
+
+
+# --------------------------------------------------------------------------------------------------
+# A campaign's frozen instrument, parsed once per text (the console, the results and the exports
+# all read interviews against it)
+# --------------------------------------------------------------------------------------------------
+
+_instrument_cache: dict[str, Instrument] = {}
+_instrument_lock = threading.Lock()
+
+
+def campaign_instrument(campaign: Campaign) -> Instrument:
+    """The campaign's frozen instrument, parsed (cached by its SHA-256)."""
+    key = campaign.instrument_sha256 + ":" + str(len(campaign.instrument_text))
+    with _instrument_lock:
+        found = _instrument_cache.get(key)
+    if found is not None:
+        return found
+    try:
+        inst = parse_instrument(campaign.instrument_text, source=campaign.instrument_name)
+    except QuestionnaireInstrumentError as exc:
+        raise Conflict(f"campaign {campaign.code}: its instrument cannot be used: {exc}") from None
+    with _instrument_lock:
+        _instrument_cache[key] = inst
+        _instrument_cache[_by_id(campaign.id, campaign.instrument_sha256)] = inst
+    return inst
+
+
+def _by_id(campaign_id: int, sha256: str) -> str:
+    return f"campaign:{campaign_id}:{sha256}"
+
+
+def instrument_of(session: Session, campaign_id: int, sha256: str) -> Instrument:
+    """The instrument of a campaign whose ``instrument_sha256`` the caller has read already.
+
+    The hot paths (every saved answer, every console state) read the digest with their own row
+    and so skip loading the campaign and its instrument text once the instrument is cached.
+    """
+    with _instrument_lock:
+        found = _instrument_cache.get(_by_id(campaign_id, sha256))
+    if found is not None:
+        return found
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFound(f"campaign {campaign_id} not found")
+    return campaign_instrument(campaign)

@@ -14,7 +14,6 @@ caller commits. Lock order follows the case service: seat, then case, then attem
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cati import audit
+from cati.campaigns.instruments import campaign_instrument, instrument_of
 from cati.cases import service as cases
 from cati.console import states
 from cati.errors import Conflict, Invalid, NotFound
@@ -43,7 +43,6 @@ from cati.models import (
 )
 from questionnaire.engine import BadSavedState, InvalidAction, InvalidAnswer, State
 from questionnaire.engine import Interview as Engine
-from questionnaire.loader import InstrumentError, parse_instrument
 from questionnaire.model import Instrument
 
 S = SeatStatus
@@ -65,51 +64,6 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
     if value is None:
         return None
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-
-
-# --------------------------------------------------------------------------------------------------
-# Instruments: the campaign's frozen copy, parsed once per text
-# --------------------------------------------------------------------------------------------------
-
-_instrument_cache: dict[str, Instrument] = {}
-_instrument_lock = threading.Lock()
-
-
-def campaign_instrument(campaign: Campaign) -> Instrument:
-    """The campaign's frozen instrument, parsed (cached by its SHA-256)."""
-    key = campaign.instrument_sha256 + ":" + str(len(campaign.instrument_text))
-    with _instrument_lock:
-        found = _instrument_cache.get(key)
-    if found is not None:
-        return found
-    try:
-        inst = parse_instrument(campaign.instrument_text, source=campaign.instrument_name)
-    except InstrumentError as exc:
-        raise Conflict(f"campaign {campaign.code}: its instrument cannot be used: {exc}") from None
-    with _instrument_lock:
-        _instrument_cache[key] = inst
-        _instrument_cache[_by_id(campaign.id, campaign.instrument_sha256)] = inst
-    return inst
-
-
-def _by_id(campaign_id: int, sha256: str) -> str:
-    return f"campaign:{campaign_id}:{sha256}"
-
-
-def instrument_of(session: Session, campaign_id: int, sha256: str) -> Instrument:
-    """The instrument of a campaign whose ``instrument_sha256`` the caller has read already.
-
-    The hot paths (every saved answer, every console state) read the digest with their own row
-    and so skip loading the campaign and its instrument text once the instrument is cached.
-    """
-    with _instrument_lock:
-        found = _instrument_cache.get(_by_id(campaign_id, sha256))
-    if found is not None:
-        return found
-    campaign = session.get(Campaign, campaign_id)
-    if campaign is None:
-        raise NotFound(f"campaign {campaign_id} not found")
-    return campaign_instrument(campaign)
 
 
 # --------------------------------------------------------------------------------------------------

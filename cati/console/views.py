@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from cati.console.service import CHOICES, Loaded, campaign_instrument, load_interview
+from cati.campaigns.instruments import campaign_instrument
+from cati.console.service import CHOICES, Loaded, load_interview
 from cati.models import (
     Attempt,
     Campaign,

@@ -18,22 +18,21 @@ import io
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from cati.campaigns.instruments import campaign_instrument
 from cati.campaigns.service import get_campaign
 from cati.errors import Conflict
 from cati.instrument_scoring import scheme_for
-from cati.models import Attempt, Campaign, Case, CaseStatus, District, QuotaCell, User
+from cati.models import Attempt, Case, CaseStatus, District, QuotaCell, User
 from cati.models import Interview as InterviewRow
 from cati.results.report import CellError, rates_report, score_responses
 from dialer.schedule import final_disposition
 from questionnaire.engine import BadSavedState, Interview
-from questionnaire.loader import InstrumentError, parse_instrument
 from questionnaire.model import Instrument
 from scoring.aapor import OutcomeClass, classify
 
@@ -51,19 +50,6 @@ RATES_NOTE = (
     "(see counts.cases.not_attempted); at the close of fieldwork they become 3.11. "
     "e is AAPOR's proportional estimate."
 )
-
-
-@lru_cache(maxsize=16)
-def _instrument(sha256: str, text: str, name: str) -> Instrument:
-    return parse_instrument(text, name)
-
-
-def campaign_instrument(campaign: Campaign) -> Instrument:
-    """The frozen instrument the campaign's interviews were taken with."""
-    try:
-        return _instrument(campaign.instrument_sha256, campaign.instrument_text, campaign.instrument_name)
-    except InstrumentError as exc:
-        raise Conflict(f"campaign {campaign.id}: its stored instrument cannot be read: {exc}") from None
 
 
 @dataclass(frozen=True)
