@@ -6,6 +6,7 @@ calling windows, retry delays and the PBX's time-of-day behaviour agree when tim
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from dataclasses import dataclass, field
@@ -36,3 +37,23 @@ class Clock:
     def real_seconds(self, service_seconds: float) -> float:
         """How long a span of service time takes in real time (for sleeps)."""
         return service_seconds / self.speed
+
+    async def wait_until(self, until: dt.datetime, event: asyncio.Event | None = None) -> bool:
+        """Wait until the service time ``until`` or until ``event`` is set; True if the event was set.
+
+        Timers measured in service time (the dialer's 2-second rule) wait here, so a clock that a
+        test moves by hand decides them exactly; this one sleeps the matching real time.
+        """
+        while True:
+            if event is not None and event.is_set():
+                return True
+            left = (until - self.now()).total_seconds()
+            if left <= 0:
+                return False
+            if event is None:
+                await asyncio.sleep(self.real_seconds(left))
+                continue
+            try:
+                await asyncio.wait_for(event.wait(), self.real_seconds(left))
+            except TimeoutError:
+                continue  # timers may fire a hair early: check the service time again

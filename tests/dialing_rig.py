@@ -53,6 +53,44 @@ RIG_MODEL_DEFAULTS: dict[str, Any] = {
 }
 
 
+class HandClock(Clock):
+    """A service clock that stands still until the test moves it (``advance``).
+
+    The dialer's service-time timers (the 2-second rule) wait on ``wait_until``, which wakes at
+    every ``advance``; the simulated PBX keeps running at ``speed`` on its own clock.
+    """
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._offset = dt.timedelta(0)
+        self._moved = asyncio.Event()
+
+    def now(self) -> dt.datetime:
+        return self._origin + self._offset
+
+    def advance_to(self, when: dt.datetime) -> None:
+        """Set the service time (never backwards) and wake every timer waiting on it."""
+        assert when >= self.now(), "the service clock never goes back"
+        self._offset = when - self._origin
+        moved, self._moved = self._moved, asyncio.Event()
+        moved.set()
+
+    async def wait_until(self, until: dt.datetime, event: asyncio.Event | None = None) -> bool:
+        while True:
+            if event is not None and event.is_set():
+                return True
+            if self.now() >= until:
+                return False
+            waits = [asyncio.ensure_future(self._moved.wait())]
+            if event is not None:
+                waits.append(asyncio.ensure_future(event.wait()))
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waits:
+                    w.cancel()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -126,6 +164,7 @@ def build(
     abandon_cap: float = 0.01,
     scheduling: dict[str, Any] | None = None,
     model_defaults: dict[str, Any] | None = None,
+    clock: Clock | None = None,
     **settings_overrides: Any,
 ) -> Rig:
     """Campaign, sample, interviewers (seats ready), the PBX model fixing each number's outcome."""
@@ -134,7 +173,8 @@ def build(
     bus = EventBus()
     bus.bind(asyncio.get_running_loop())
     install_session_events(factory, bus)
-    clock = Clock(speed=settings_overrides.pop("speed", SPEED), start=START)
+    if clock is None:
+        clock = Clock(speed=settings_overrides.pop("speed", SPEED), start=START)
     instrument = (BUILTIN_DIR / "satisfaction.yaml").read_text(encoding="utf-8")
     now = clock.now()
     with transaction(factory) as s:
@@ -229,6 +269,7 @@ __all__ = [
     "FAST_CLIENT",
     "SPEED",
     "START",
+    "HandClock",
     "Rig",
     "build",
     "default_pacer",

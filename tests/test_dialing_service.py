@@ -5,14 +5,16 @@ and the console's seat service; on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import itertools
 from pathlib import Path
 
 import pytest
-from dialing_rig import build, free_port, scripted, wait_for
+from dialing_rig import SPEED, START, HandClock, Rig, build, free_port, scripted, wait_for
 from sqlalchemy import select
 from tcp_proxy import TcpProxy
 
+from cati.dialing.service import DialerService
 from cati.models import Attempt, InterviewerSeat
 from dialer.simpbx import SimPbx, SimPbxConfig
 from dialer.simpbx.rawclient import RawAmiClient
@@ -138,6 +140,82 @@ async def test_predictive_more_lines_than_seats_abandons_through_the_abandon_con
         seat = rig.seat(user_id)
         assert seat.status == "on_call" and seat.current_attempt_id == connected[0].id
         await watcher.close()
+    finally:
+        await rig.close()
+
+
+def _on_hold(db_url: str, tmp_path: Path, clock: HandClock) -> Rig:
+    """One predictive line, answered by a patient respondent, and no interviewer ready."""
+    return build(
+        db_url,
+        tmp_path,
+        mode="predictive",
+        seats=1,
+        cases_count=1,
+        outcomes=["answer"],
+        ready=False,
+        model_defaults={"patience_min": 600, "patience_max": 600},
+        clock=clock,
+    )
+
+
+async def _answered_and_waiting(rig: Rig, service: DialerService) -> Attempt:
+    await wait_for("the answered call on hold", lambda: service.status()["calls"]["waiting"] == 1)
+    (attempt,) = rig.attempts()
+    assert attempt.answered_at is not None and attempt.connected_at is None
+    return attempt
+
+
+async def test_two_second_rule_abandons_at_2_s_not_at_1_9(db_url: str, tmp_path: Path) -> None:
+    # the service clock stands still unless moved: the rule is decided on it alone, whatever the
+    # real time the database or the event loop take
+    clock = HandClock(speed=SPEED, start=START)
+    rig = _on_hold(db_url, tmp_path, clock)
+    try:
+        service = await rig.start(pacer_factory=scripted(1))
+        attempt = await _answered_and_waiting(rig, service)
+        answered = clock.now()  # the clock has not moved since the answer
+        clock.advance_to(answered + dt.timedelta(seconds=1.9))
+        await asyncio.sleep(0.5)  # real time: plenty for a wrong timer to fire
+        assert service.status()["calls"]["waiting"] == 1 and service.counters["abandoned"] == 0
+        assert not _attempt(rig, attempt.id).abandoned
+        clock.advance_to(answered + dt.timedelta(seconds=2.0))
+        await wait_for("the abandonment", lambda: _attempt(rig, attempt.id).abandoned)
+        assert service.counters["abandoned"] == 1
+        # the hold before abandonment, in service seconds, as the status reports it
+        assert service.status()["abandon_hold_s"] == {"count": 1, "min": 2.0, "max": 2.0}
+        case = rig.cases()[rig.numbers[0]]
+        assert case.blocked_until is not None  # not called again today
+    finally:
+        await rig.close()
+
+
+async def test_two_second_rule_a_seat_freed_at_1_9_s_connects(db_url: str, tmp_path: Path) -> None:
+    from cati.console import service as console
+    from cati.db import transaction
+    from cati.models import User
+
+    clock = HandClock(speed=SPEED, start=START)
+    rig = _on_hold(db_url, tmp_path, clock)
+    user_id = rig.seats[0]
+    try:
+        service = await rig.start(pacer_factory=scripted(1))
+        attempt = await _answered_and_waiting(rig, service)
+        answered = clock.now()
+        clock.advance_to(answered + dt.timedelta(seconds=1.9))
+        await asyncio.sleep(0.2)
+        with transaction(rig.factory) as s:  # the interviewer turns ready, as the console does it
+            user = s.get(User, user_id)
+            assert user is not None
+            console.go_ready(s, user, campaign_id=rig.campaign_id, now=clock.now())
+        service.wake(rig.campaign_id)
+        seat = await wait_for("the seat on a call", lambda: _on_call(rig, user_id))
+        assert seat.current_attempt_id == attempt.id
+        clock.advance_to(answered + dt.timedelta(seconds=5))
+        await asyncio.sleep(0.3)
+        connected = _attempt(rig, attempt.id)
+        assert connected.connected_at is not None and not connected.abandoned
+        assert service.counters["abandoned"] == 0 and service.counters["connected"] == 1
     finally:
         await rig.close()
 
@@ -343,6 +421,13 @@ async def test_slow_pbx_still_records_every_call_once(db_url: str, tmp_path: Pat
 def _on_call(rig, user_id: int) -> InterviewerSeat | None:  # type: ignore[no-untyped-def]
     seat = rig.seat(user_id)
     return seat if seat.status == "on_call" else None
+
+
+def _attempt(rig: Rig, attempt_id: int) -> Attempt:
+    with rig.session() as s:
+        attempt = s.get(Attempt, attempt_id)
+        assert attempt is not None
+        return attempt
 
 
 def _ended(rig, attempt_id: int) -> Attempt | None:  # type: ignore[no-untyped-def]

@@ -16,7 +16,8 @@ Why it is shaped this way:
   the hang-up that follows it.
 * **Time.** One :class:`~cati.clock.Clock` drives the scheduler's ``now``, the pacing snapshot and
   the built-in simulated PBX, so calling windows and the PBX's time of day agree at 60x. The
-  2-second abandonment rule is measured in service time too (2 s / speed of real time).
+  2-second abandonment rule is measured on that clock too (``Clock.wait_until``), with no real-time
+  floor: at 30x it is 67 ms of real time, and a test that moves the clock by hand sees it exactly.
 * **Faults.** While the AMI link is not up nothing is placed. The client reconnects by itself and
   reconciles its own open attempts; after every (re)connect the service also reconciles the
   database (``reconcile_open_attempts`` with the PBX's live channel ids), which closes attempts
@@ -59,7 +60,7 @@ from dialer.ami.client import (
     UnknownAttemptError,
 )
 from dialer.ami.outcomes import AttemptPhase, AttemptUpdate, CallOutcome
-from dialer.pacing import DialPolicy, Mode, Pacer, PacingError, Snapshot
+from dialer.pacing import ABANDON_SECONDS, DialPolicy, Mode, Pacer, PacingError, Snapshot
 from dialer.schedule import start_of_next_local_day
 
 log = logging.getLogger(__name__)
@@ -68,11 +69,10 @@ T = TypeVar("T")
 
 #: Ring at least this long before giving up (issue 4: never under 15 s).
 MIN_RING_SECONDS = 15
-#: The 2-second rule: a live answer must reach an interviewer within this much service time.
-ABANDON_AFTER_SECONDS = 2.0
-#: ... but never less than this much real time: at demo speeds (60x) 2 s of service time is 33 ms,
-#: shorter than a database round trip; a faster clock must not turn every wait into an abandonment.
-ABANDON_MIN_REAL_SECONDS = 0.3
+#: The 2-second rule: a live answer must reach an interviewer within this much service time (the
+#: pacer forecasts abandonment with the same rule). Measured on the service clock only: a seat
+#: looked for before the deadline may still connect, none is looked for after it.
+ABANDON_AFTER_SECONDS = ABANDON_SECONDS
 
 PacerFactory = Callable[[Mode, float], DialPolicy]
 
@@ -120,7 +120,9 @@ class _Call:
     mode: Mode
     seat_user_id: int | None  # reserved seat (preview/progressive), then the connected seat
     placed_at: float  # service seconds (clock epoch)
-    answered_mono: float | None = None
+    answered_mono: float | None = None  # real time, for the latency figure
+    answered_at: dt.datetime | None = None  # service time: the 2-second rule starts here
+    hung_up_at: dt.datetime | None = None  # service time the call ended (the respondent hung up)
     committed_mono: float | None = None  # when connect_call was committed (the console's event)
     answered: bool = False
     connected: bool = False
@@ -214,6 +216,8 @@ class DialerService:
         self._reconcile_pending = False
         #: Answer -> console event (commit of connect_call), milliseconds, most recent last.
         self.latencies_ms: deque[float] = deque(maxlen=latency_window)
+        #: Answer -> abandonment, service seconds, most recent last (the 2-second rule as it ran).
+        self.abandon_holds_s: deque[float] = deque(maxlen=latency_window)
         self.counters: dict[str, int] = {
             "placed": 0,
             "answered": 0,
@@ -233,7 +237,7 @@ class DialerService:
             return
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        self._seat_freed = asyncio.Event()
+        self._seat_freed = asyncio.Event()  # replaced at every wake: each waiter sees every wake
         s = self.settings
         host, port = s.ami_host, s.ami_port
         if not host:
@@ -320,8 +324,7 @@ class DialerService:
         def _set() -> None:
             if self._wake is not None:
                 self._wake.set()
-            if self._seat_freed is not None:
-                self._seat_freed.set()
+            self._wake_waiting_calls()
 
         try:
             running = asyncio.get_running_loop()
@@ -355,12 +358,20 @@ class DialerService:
         except AmiError as exc:
             log.warning("dialer: hangup of attempt %s failed: %s", attempt_id, exc)
 
+    def _wake_waiting_calls(self) -> None:
+        """Answered calls waiting for a seat look again (on the event loop)."""
+        freed = self._seat_freed
+        if freed is not None:
+            self._seat_freed = asyncio.Event()
+            freed.set()
+
     def status(self) -> dict[str, Any]:
         """The dialer's state for supervisors: link, calls in progress, pacing figures, latency."""
         client = self.client
         link = client.state.value if client is not None else "off"
         calls = list(self._calls.values())
         lat = sorted(self.latencies_ms)
+        holds = sorted(self.abandon_holds_s)
         return {
             "running": self._running,
             "link": link,
@@ -385,6 +396,11 @@ class DialerService:
                 "p50": _quantile(lat, 0.50),
                 "p99": _quantile(lat, 0.99),
                 "max": lat[-1] if lat else None,
+            },
+            "abandon_hold_s": {
+                "count": len(holds),
+                "min": round(holds[0], 3) if holds else None,
+                "max": round(holds[-1], 3) if holds else None,
             },
             "campaigns": {
                 str(cid): {
@@ -554,6 +570,7 @@ class DialerService:
                 return
             call.answered = True
             call.answered_mono = time.monotonic()
+            call.answered_at = self.clock.now()
             self.counters["answered"] += 1
             st = self._campaigns.get(call.campaign_id)
             if st is not None:
@@ -564,6 +581,9 @@ class DialerService:
             if call.ended and update.outcome is None:
                 return
             call.ended = True
+            call.hung_up_at = self.clock.now()
+            if call.answered and not call.connected:
+                self._wake_waiting_calls()  # its answer handler stops waiting for a seat
             st = self._campaigns.get(call.campaign_id)
             if st is not None:
                 if not call.answered:
@@ -592,17 +612,24 @@ class DialerService:
             log.error("dialer task failed", exc_info=task.exception())
 
     async def _answered(self, call: _Call) -> None:
-        """Bind the answered call to an interviewer within 2 s of service time, or abandon it."""
+        """Bind the answered call to an interviewer within 2 s of service time, or abandon it.
+
+        A seat is looked for at the answer and again at every wake (a seat turned ready) until the
+        service clock reaches answer + ``ABANDON_AFTER_SECONDS``; then the call is abandoned.
+        """
         async with call.lock:
             if call.ended:
                 await asyncio.to_thread(self._db_mark_answered, call)
                 return
-            assert call.answered_mono is not None
-            wait = max(self.clock.real_seconds(ABANDON_AFTER_SECONDS), ABANDON_MIN_REAL_SECONDS)
-            deadline = call.answered_mono + wait
+            assert call.answered_at is not None
+            deadline = call.answered_at + dt.timedelta(seconds=ABANDON_AFTER_SECONDS)
             first = True
             reserved = call.seat_user_id
-            while not call.ended:
+            while True:
+                freed = self._seat_freed  # taken before looking: a wake during the look is not lost
+                assert freed is not None
+                if call.ended:
+                    break
                 if reserved is not None:
                     user_id = await asyncio.to_thread(self._db_connect_reserved, call, reserved)
                     reserved = None
@@ -616,22 +643,17 @@ class DialerService:
                 if user_id is not None:
                     self._connected(call)
                     return
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                assert self._seat_freed is not None
-                self._seat_freed.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._seat_freed.wait(), min(left, max(0.02, left / 4)))
+                if not await self.clock.wait_until(deadline, freed):
+                    break  # the service clock reached the deadline with no seat
             if call.ended:
                 # the respondent hung up while waiting: abandoned by the 2-second rule if they waited
                 # that long (in service time) without an interviewer
-                waited = (time.monotonic() - call.answered_mono) * self.clock.speed
-                if waited >= ABANDON_AFTER_SECONDS:
-                    self._count_abandoned(call)
+                held = ((call.hung_up_at or self.clock.now()) - call.answered_at).total_seconds()
+                if held >= ABANDON_AFTER_SECONDS:
+                    self._count_abandoned(call, held)
                     await asyncio.to_thread(self._db_abandoned, call)
                 return
-            await self._abandon(call)
+            await self._abandon(call, (self.clock.now() - call.answered_at).total_seconds())
 
     def _connected(self, call: _Call) -> None:
         assert call.answered_mono is not None
@@ -643,15 +665,16 @@ class DialerService:
         if st is not None:
             st.connected += 1
 
-    def _count_abandoned(self, call: _Call) -> None:
+    def _count_abandoned(self, call: _Call, held_s: float) -> None:
         call.abandoned = True
+        self.abandon_holds_s.append(held_s)
         self.counters["abandoned"] += 1
         st = self._campaigns.get(call.campaign_id)
         if st is not None:
             st.abandoned += 1
 
-    async def _abandon(self, call: _Call) -> None:
-        self._count_abandoned(call)
+    async def _abandon(self, call: _Call, held_s: float) -> None:
+        self._count_abandoned(call, held_s)
         await self._redirect(call, self.settings.abandon_context, self.settings.abandon_exten)
         await asyncio.to_thread(self._db_abandoned, call)
 
