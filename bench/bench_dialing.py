@@ -10,7 +10,8 @@ the attempt), has the dialer hang up, wraps up and goes ready again.
 
 Printed per dialling mode: answer -> console-event latency p50/p99/max (target: within 300 ms; the
 time from the AMI answer event to the seat's ``state`` event arriving on the bus), dials placed per
-second, live answers, abandonment on the 2-second rule (abandoned / live answers), interviewer
+second, live answers, abandonment on the 2-second rule (abandoned / live answers, and the hold from
+answer to abandonment as the service measured it on its clock, in service seconds), interviewer
 occupancy (talk share and talk + wrap-up share of logged-in time), and how many calls were connected.
 
 Run: ``.venv/bin/python bench/bench_dialing.py [--seats 20] [--seconds 40] [--speed 30]
@@ -184,6 +185,7 @@ async def run_mode(mode: str, args: argparse.Namespace, db_url: str) -> dict[str
     await asyncio.sleep(args.seconds)
     elapsed, service_elapsed = time.monotonic() - t0, (clock.now() - s0).total_seconds()
     status = service.status()
+    holds = sorted(service.abandon_holds_s)
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -205,6 +207,7 @@ async def run_mode(mode: str, args: argparse.Namespace, db_url: str) -> dict[str
         "answered": c["answered"],
         "connected": c["connected"],
         "abandoned": c["abandoned"],
+        "abandon_holds_s": holds,
         "latency": lat,
         "service_latency": status["latency_ms"],
         "talk_share": figures.talk_s / logged,
@@ -262,6 +265,14 @@ async def main() -> int:
             f"  abandoned {r['abandoned']} = {r['abandoned'] / live:.2%} of live answers "
             "(2-second rule; cap 1%)"
         )
+        holds = r["abandon_holds_s"]
+        if holds:
+            print(
+                f"  hold before abandonment (service clock): min {holds[0]:.3f} s, "
+                f"p50 {pct(holds, 0.5):.3f} s, max {holds[-1]:.3f} s over {len(holds)} calls (rule: 2 s)"
+            )
+        else:
+            print("  hold before abandonment: no call abandoned")
         print(
             f"  occupancy: talking {r['talk_share']:.2f}, "
             f"talking + wrap-up {r['busy_share']:.2f} of logged-in time"

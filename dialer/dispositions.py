@@ -1,10 +1,15 @@
-"""AAPOR temporary dispositions for the telephone outcome of one call attempt.
+"""AAPOR temporary dispositions for the telephone outcome of one call attempt: the one table.
 
 Why: AAPOR *Standard Definitions* (Table 1, RDD telephone surveys) is the vocabulary the city's report
 uses for response rates. A single attempt only gives a *temporary* code; the case's final code is chosen
-by the scheduler from all its attempts (e.g. 3.12 "always busy" is final only if every attempt was busy).
-An answered call gets its code from the interviewer (1.x interview, 2.x refusal/non-contact, 4.5x
-business...), so the code below for ``answered`` is a placeholder until the interviewer codes the call.
+by the scheduler (``dialer.schedule.final_disposition``) from all its attempts (e.g. 3.12 "always busy" is
+final only if every attempt was busy). An answered call gets its code from the interviewer (1.x
+interview, 2.x refusal/non-contact, 4.5x business...), so the code below for ``answered`` stands only
+when no interviewer coded the call (abandoned, or the respondent hung up first).
+
+This table is the only one: the dialing service records it for every call it sees end, the case service
+falls back on it for a result given without a code, and reconciliation uses it for calls gone from the
+PBX. Every code in it is one the scheduler knows (``dialer.schedule.DISPOSITIONS``).
 
 What the network cannot tell: fax/data lines (4.20) and answering machines (2.22/3.14) need tone or
 answering-machine detection that plain AMI events do not carry; interviewers code those.
@@ -15,9 +20,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from dialer.ami.outcomes import CallOutcome
+from dialer.ami.outcomes import CallOutcome, classify
 
-__all__ = ["AAPOR_LABELS", "TEMPORARY_DISPOSITIONS", "Disposition", "temporary_disposition"]
+__all__ = [
+    "AAPOR_LABELS",
+    "TEMPORARY_DISPOSITIONS",
+    "Disposition",
+    "UnknownCallOutcome",
+    "call_disposition",
+    "temporary_disposition",
+]
 
 #: AAPOR RDD telephone codes used here, with the Standard Definitions' labels.
 AAPOR_LABELS = MappingProxyType(
@@ -27,12 +39,16 @@ AAPOR_LABELS = MappingProxyType(
         "3.13": "No answer",
         "3.15": "Call blocking",
         "3.16": "Technical phone problems",
-        "3.90": "Other (unknown eligibility)",
+        "3.21": "No screener completed",
         "4.31": "Non-working number",
         "4.33": "Temporarily out of service",
         "4.41": "Number changed",
     }
 )
+
+
+class UnknownCallOutcome(ValueError):
+    """A call outcome that is not a :class:`CallOutcome`; the message names it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +67,9 @@ def _d(code: str, why: str) -> Disposition:
 TEMPORARY_DISPOSITIONS: MappingProxyType[CallOutcome, Disposition] = MappingProxyType(
     {
         CallOutcome.ANSWERED: _d(
-            "3.90",
-            "a live answer: eligibility unknown until the interviewer codes the call (1.x, 2.x, 4.x)",
+            "3.21",
+            "a live answer no interviewer coded (abandoned, or hung up first): contact, no screener "
+            "completed, eligibility unknown; the same code an interviewer gives a hang-up before screening",
         ),
         CallOutcome.BUSY: _d("3.12", "busy signal (Reason 5 / Q.850 17); final only if always busy"),
         CallOutcome.NO_ANSWER: _d("3.13", "rang without answer until the timeout (Reason 3 / Q.850 18, 19)"),
@@ -61,7 +78,9 @@ TEMPORARY_DISPOSITIONS: MappingProxyType[CallOutcome, Disposition] = MappingProx
             "network or trunk trouble, fast busy (Reason 8 / Q.850 34, 38, 41, 42...), not the line",
         ),
         CallOutcome.NON_WORKING: _d("4.31", "the network says the number does not exist (Q.850 1, 3, 28)"),
-        CallOutcome.NUMBER_CHANGED: _d("4.41", "the network says the number changed (Q.850 22)"),
+        CallOutcome.NUMBER_CHANGED: _d(
+            "4.41", "the network says the number changed (Q.850 22): not the sampled line any more"
+        ),
         CallOutcome.REJECTED: _d("3.15", "the line rejected the call (Q.850 21): call blocking or screening"),
         CallOutcome.UNAVAILABLE: _d(
             "4.33",
@@ -69,12 +88,17 @@ TEMPORARY_DISPOSITIONS: MappingProxyType[CallOutcome, Disposition] = MappingProx
         ),
         CallOutcome.FAILED: _d(
             "3.11",
-            "our side failed (bad channel, dialplan, Originate refused): the number was not really dialled",
+            "our side failed (bad channel, dialplan, Originate refused): the number was not really "
+            "dialled; retried after the technical delay",
         ),
-        CallOutcome.CANCELLED: _d("3.11", "the dialer hung up before an answer: no result for this number"),
+        CallOutcome.CANCELLED: _d(
+            "3.11",
+            "the dialer hung up before an answer: the number was not worked to a result; retried",
+        ),
         CallOutcome.LOST: _d(
-            "3.90",
-            "the AMI link dropped and the call was gone on reconnect: it may have rung; result unknown",
+            "3.16",
+            "the AMI link dropped and the call was gone on reconnect: it may have rung, result "
+            "unknown; a technical fault, retried after the short lost delay (3.21 if it was answered)",
         ),
     }
 )
@@ -83,3 +107,23 @@ TEMPORARY_DISPOSITIONS: MappingProxyType[CallOutcome, Disposition] = MappingProx
 def temporary_disposition(outcome: CallOutcome) -> Disposition:
     """The AAPOR temporary disposition for one attempt's telephone outcome."""
     return TEMPORARY_DISPOSITIONS[outcome]
+
+
+def call_disposition(outcome: CallOutcome | str, *, answered: bool = False, cause: int | None = None) -> str:
+    """The temporary code of an attempt that ended without an interviewer's code.
+
+    ``answered``: the call was answered at some point (then it is 3.21 whatever ended it, e.g. a
+    link lost mid-call). ``cause``: the Q.850 hangup cause; one that names the number's state
+    (unallocated 1/3/28: 4.31, changed 22: 4.41) wins over a coarse outcome of an unanswered call.
+    """
+    try:
+        found = CallOutcome(outcome)
+    except ValueError:
+        raise UnknownCallOutcome(f"unknown call outcome {outcome!r}") from None
+    if answered:
+        found = CallOutcome.ANSWERED
+    elif found is not CallOutcome.ANSWERED and cause is not None:
+        by_cause = classify(None, cause)
+        if by_cause in (CallOutcome.NON_WORKING, CallOutcome.NUMBER_CHANGED):
+            found = by_cause
+    return TEMPORARY_DISPOSITIONS[found].code

@@ -304,7 +304,10 @@ DISPOSITIONS: dict[str, Disposition] = {
         _d("2.33", "Language", "语言障碍"),
         _d("2.35", "Location or activity not allowing interview", "所处场合不便受访", RetryReason.callback),
         _d("2.36", "Miscellaneous (eligible)", "其他(合格)", RetryReason.callback),
-        _d("3.11", "Not attempted", "未拨打"),
+        # As an attempt's code: the call was not worked to a result (our side failed, or we hung up
+        # first; ``dialer.dispositions``), so the number is tried again. As a case's final code: no
+        # attempt ever gave a result (``final_disposition``).
+        _d("3.11", "Not attempted or worked", "未拨打或未拨通", RetryReason.technical),
         _d("3.12", "Always busy", "始终占线", RetryReason.busy),
         _d("3.13", "No answer", "无人接听", RetryReason.no_answer),
         _d(
@@ -322,6 +325,7 @@ DISPOSITIONS: dict[str, Disposition] = {
         _d("4.31", "Non-working number", "空号"),
         _d("4.32", "Disconnected number", "停机"),
         _d("4.33", "Temporarily out of service", "暂时停止服务", RetryReason.technical),
+        _d("4.41", "Number changed", "号码已更改"),
         _d("4.51", "Business or organisation", "单位/企业电话"),
         _d("4.70", "No eligible respondent", "无合格受访者"),
         _d("4.80", "Quota filled", "配额已满"),
@@ -339,33 +343,6 @@ def disposition(code: str) -> Disposition:
         return DISPOSITIONS[code]
     except KeyError:
         raise UnknownDisposition(f"unknown AAPOR disposition code {code!r}") from None
-
-
-#: Call outcomes from the PBX (``Attempt.outcome``) and the temporary code each gives by default.
-CALL_OUTCOME_DISPOSITION: dict[str, str] = {
-    "busy": "3.12",
-    "no_answer": "3.13",
-    "congestion": "3.16",
-    "failed": "3.16",
-    "unallocated": "4.31",
-    "non_working": "4.31",
-    "disconnected": "4.32",
-    "answered": "3.21",  # a person or machine answered; the interviewer's code replaces this
-    "lost": "3.16",
-}
-
-
-def disposition_for_call(outcome: str, hangup_cause: int | None = None) -> str:
-    """Temporary code of an attempt that ended without an interviewer's code.
-
-    Q.850 cause 1 (unallocated) and 22 (number changed) mean non-working whatever the outcome says.
-    """
-    if hangup_cause in (1, 22):
-        return "4.31"
-    try:
-        return CALL_OUTCOME_DISPOSITION[outcome]
-    except KeyError:
-        raise UnknownDisposition(f"unknown call outcome {outcome!r}") from None
 
 
 def _rank(code: str) -> tuple[int, int]:
@@ -398,8 +375,9 @@ def final_disposition(codes: Iterable[str | None]) -> str:
     4. 4.x not eligible (established by a call); 5. 2.3x other eligible non-interview;
     6. 2.2x eligible non-contact; 7. 3.2x / 3.90 answered, eligibility unknown;
     8. unknown if household: 3.14 machine > 3.15 blocking > 3.13 no answer > 3.12 busy >
-       3.16 technical. 3.12 "always busy" only when every attempt was busy: busy mixed with
-       no answer is 3.13. No attempts at all: 3.11.
+       3.16 technical > 3.11 not worked (a call that gave no result proves nothing). 3.12 "always
+       busy" only when every attempt was busy: busy mixed with no answer is 3.13. No attempts at
+       all: 3.11. A call outcome's code comes from ``dialer.dispositions`` (the one table).
     """
     seen = [c for c in codes if c]
     for c in seen:

@@ -171,9 +171,20 @@ def test_every_outcome_has_an_aapor_code() -> None:
     for outcome in CallOutcome:
         d = temporary_disposition(outcome)
         assert d.code in AAPOR_LABELS and d.why
-    assert temporary_disposition(CallOutcome.BUSY).code == "3.12"
-    assert temporary_disposition(CallOutcome.NO_ANSWER).code == "3.13"
-    assert temporary_disposition(CallOutcome.NON_WORKING).code == "4.31"
+    codes = {outcome.value: temporary_disposition(outcome).code for outcome in CallOutcome}
+    assert codes == {
+        "answered": "3.21",  # no interviewer coded it: contact, no screener completed (was 3.90 here)
+        "busy": "3.12",
+        "no_answer": "3.13",
+        "congestion": "3.16",
+        "non_working": "4.31",
+        "number_changed": "4.41",  # the service recorded 4.31
+        "rejected": "3.15",
+        "unavailable": "4.33",
+        "failed": "3.11",  # the service recorded 3.16
+        "cancelled": "3.11",  # the service recorded 3.13
+        "lost": "3.16",  # was 3.90 here
+    }
 
 
 def test_register_refuses_duplicates() -> None:

@@ -9,6 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dialer.ami.outcomes import CallOutcome
+from dialer.dispositions import TEMPORARY_DISPOSITIONS, UnknownCallOutcome, call_disposition
 from dialer.schedule import (
     DEFAULT_CALLING_WINDOWS,
     DISPOSITIONS,
@@ -19,7 +21,7 @@ from dialer.schedule import (
     SchedulingRules,
     UnknownDisposition,
     decide_after_attempt,
-    disposition_for_call,
+    disposition,
     final_disposition,
     start_of_next_local_day,
 )
@@ -327,19 +329,49 @@ def test_unknown_code_is_named() -> None:
         ("busy", 17, "3.12"),
         ("no_answer", 19, "3.13"),
         ("congestion", 34, "3.16"),
-        ("failed", None, "3.16"),
+        ("failed", None, "3.11"),  # our side failed: not worked, retried (was 3.16)
+        ("cancelled", None, "3.11"),  # we hung up first: not worked, retried (was 3.13)
         ("failed", 1, "4.31"),  # unallocated number
-        ("busy", 22, "4.31"),  # number changed
+        ("busy", 22, "4.41"),  # number changed (was 4.31)
         ("answered", 16, "3.21"),
+        ("lost", None, "3.16"),
     ],
 )
 def test_call_outcome_to_temporary_code(outcome: str, cause: int | None, code: str) -> None:
-    assert disposition_for_call(outcome, cause) == code
+    assert call_disposition(outcome, cause=cause) == code
+
+
+def test_an_answered_call_is_3_21_however_it_ended() -> None:
+    assert call_disposition("lost", answered=True) == "3.21"
+    assert call_disposition(CallOutcome.ANSWERED, cause=1) == "3.21"
 
 
 def test_unknown_call_outcome_is_named() -> None:
-    with pytest.raises(UnknownDisposition, match="'ringing'"):
-        disposition_for_call("ringing")
+    with pytest.raises(UnknownCallOutcome, match="'ringing'"):
+        call_disposition("ringing")
+
+
+@pytest.mark.parametrize("outcome", list(CallOutcome), ids=str)
+def test_the_scheduler_knows_every_code_a_call_can_get(outcome: CallOutcome) -> None:
+    code = TEMPORARY_DISPOSITIONS[outcome].code
+    entry = disposition(code)  # raises UnknownDisposition for a code the scheduler would refuse
+    # only a call that says something final about the number closes the case at once
+    closes = outcome in (CallOutcome.NON_WORKING, CallOutcome.NUMBER_CHANGED)
+    assert (entry.next is Next.final) == closes, (outcome, code)
+
+
+def test_a_call_not_worked_is_retried_after_the_technical_delay_and_ranks_lowest() -> None:
+    now = at(2026, 11, 23, 8, 30)
+    d = decide("3.11", ["3.11"], now=now)
+    assert d.final_code is None and d.next_call_at == (now + dt.timedelta(minutes=30)).astimezone(dt.UTC)
+    rules = SchedulingRules(max_attempts=2)
+    assert decide("3.11", ["3.13", "3.11"], rules=rules).final_code == "3.13"
+    assert decide("3.11", ["3.11", "3.11"], rules=rules).final_code == "3.11"
+
+
+def test_a_changed_number_closes_the_case_as_not_eligible() -> None:
+    d = decide("4.41", ["3.13", "4.41"])
+    assert d.final_code == "4.41" and d.next_call_at is None
 
 
 @pytest.mark.parametrize(
@@ -361,6 +393,10 @@ def test_unknown_call_outcome_is_named() -> None:
         (["3.12", "3.13", "3.12"], "3.13"),  # busy mixed with ring-no-answer
         (["3.12", "3.16"], "3.12"),
         (["3.16", "3.16"], "3.16"),
+        (["3.16", "3.11"], "3.16"),  # a call not worked proves nothing
+        (["3.11", "3.12", "3.11"], "3.12"),
+        (["3.13", "4.41"], "4.41"),  # number changed: not eligible
+        (["4.41", "3.21"], "4.41"),
         (["2.221", "2.21"], "2.21"),  # latest within one level
         (["2.111", "2.12"], "2.12"),
     ],

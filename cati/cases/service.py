@@ -41,6 +41,8 @@ from cati.models import (
     ExchangePrefix,
     QuotaCell,
 )
+from dialer.ami.outcomes import CallOutcome
+from dialer.dispositions import UnknownCallOutcome, call_disposition
 from dialer.schedule import (
     REFUSAL_CODES,
     CallingWindows,
@@ -50,7 +52,6 @@ from dialer.schedule import (
     SchedulingRules,
     UnknownDisposition,
     decide_after_attempt,
-    disposition_for_call,
     final_disposition,
     start_of_next_local_day,
 )
@@ -535,7 +536,7 @@ def mark_abandoned(session: Session, attempt: Attempt | str | int, *, now: dt.da
     if a.answered_at is None:
         a.answered_at = now
     if a.disposition is None:
-        a.disposition = "3.21"
+        a.disposition = call_disposition(CallOutcome.ANSWERED)
     tomorrow = start_of_next_local_day(now, ctx.windows.tz)
     c.blocked_until = max(c.blocked_until, tomorrow) if c.blocked_until else tomorrow
     if c.status == CaseStatus.scheduled.value and c.next_call_at is not None and c.next_call_at < tomorrow:
@@ -669,9 +670,9 @@ def record_call_result(
     if a.ended_at is not None:
         return a
     try:
-        code = a.disposition or disposition or disposition_for_call(outcome, hangup_cause)
+        code = a.disposition or disposition or call_disposition(outcome, cause=hangup_cause)
         _disposition_entry(code)
-    except UnknownDisposition as exc:
+    except (UnknownDisposition, UnknownCallOutcome) as exc:
         raise Invalid(str(exc)) from None
     a.ended_at = now
     a.outcome = outcome
@@ -809,7 +810,7 @@ def reconcile_open_attempts(
         if a.outcome is None:
             a.outcome = "lost"
         if a.disposition is None:
-            a.disposition = "3.21" if a.answered_at is not None else "3.16"
+            a.disposition = call_disposition(CallOutcome.LOST, answered=a.answered_at is not None)
         closed.append(a.id)
         audit.record(
             session,

@@ -60,6 +60,7 @@ from dialer.ami.client import (
     UnknownAttemptError,
 )
 from dialer.ami.outcomes import AttemptPhase, AttemptUpdate, CallOutcome
+from dialer.dispositions import call_disposition
 from dialer.pacing import ABANDON_SECONDS, DialPolicy, Mode, Pacer, PacingError, Snapshot
 from dialer.schedule import start_of_next_local_day
 
@@ -80,32 +81,6 @@ PacerFactory = Callable[[Mode, float], DialPolicy]
 def default_pacer(mode: Mode, cap: float) -> DialPolicy:
     """The service's pacing policy for a campaign: :class:`dialer.pacing.Pacer`."""
     return Pacer(mode, cap=cap)
-
-
-#: Temporary code per call outcome, in the scheduler's vocabulary (``dialer.schedule``). It differs
-#: from ``dialer.dispositions`` where the scheduler gives a code another meaning: there 3.11 ("not
-#: attempted") closes a case, so a failure on our side (bad channel, originate refused) or a call we
-#: cancelled must not get it; and 4.41 is not a scheduler code (number changed: 4.31, as Q.850 22).
-OUTCOME_CODES: dict[CallOutcome, str] = {
-    CallOutcome.ANSWERED: "3.21",
-    CallOutcome.BUSY: "3.12",
-    CallOutcome.NO_ANSWER: "3.13",
-    CallOutcome.CONGESTION: "3.16",
-    CallOutcome.NON_WORKING: "4.31",
-    CallOutcome.NUMBER_CHANGED: "4.31",
-    CallOutcome.REJECTED: "3.15",
-    CallOutcome.UNAVAILABLE: "4.33",
-    CallOutcome.FAILED: "3.16",
-    CallOutcome.CANCELLED: "3.13",
-    CallOutcome.LOST: "3.16",
-}
-
-
-def call_disposition(outcome: CallOutcome, *, answered: bool) -> str:
-    """The temporary code an ended call gets when no interviewer coded it."""
-    if answered and outcome in (CallOutcome.LOST, CallOutcome.ANSWERED):
-        return "3.21"
-    return OUTCOME_CODES[outcome]
 
 
 @dataclasses.dataclass(eq=False)
@@ -924,7 +899,7 @@ class DialerService:
 
     def _db_ended(self, call: _Call, outcome: CallOutcome, cause: int | None) -> None:
         now = self._now()
-        code = call_disposition(outcome, answered=call.answered)
+        code = call_disposition(outcome, answered=call.answered, cause=cause)
         with transaction(self.factory) as s:
             cases.record_call_result(
                 s, call.attempt_id, outcome=outcome.value, hangup_cause=cause, disposition=code, now=now
@@ -985,4 +960,4 @@ def _quantile(sorted_values: list[float], q: float) -> float | None:
     return round(statistics.quantiles(sorted_values, n=100, method="inclusive")[round(q * 100) - 1], 2)
 
 
-__all__ = ["OUTCOME_CODES", "DialerService", "call_disposition"]
+__all__ = ["DialerService"]
