@@ -235,6 +235,34 @@ def test_unallocated_number_is_final_non_working(s: Session) -> None:
     assert case.final_disposition == "4.31"
 
 
+@pytest.mark.parametrize("outcome", ["failed", "cancelled"])
+def test_a_call_not_worked_keeps_the_number_and_retries_it(s: Session, outcome: str) -> None:
+    # 3.11 from the one outcome table: the number was not worked, so it must not be lost
+    b = make_campaign(s, districts=1)
+    svc.release_sample(s, b.campaign_id, b.district_ids[0], "staff", 1, NOW)
+    case, attempt = dial(s, b.campaign_id, NOW, "ch-1")
+    svc.record_call_result(s, "ch-1", outcome=outcome, now=NOW)
+    assert attempt.disposition == "3.11"
+    assert case.status == "scheduled" and case.next_call_at == NOW + 30 * M  # the technical delay
+
+
+def test_a_changed_number_closes_the_case_as_4_41(s: Session) -> None:
+    b = make_campaign(s, districts=1)
+    svc.release_sample(s, b.campaign_id, b.district_ids[0], "staff", 1, NOW)
+    case, _ = dial(s, b.campaign_id, NOW, "ch-1")
+    svc.record_call_result(s, "ch-1", outcome="number_changed", hangup_cause=22, now=NOW)
+    assert case.status == "finalised" and case.final_disposition == "4.41"
+
+
+def test_an_unknown_call_outcome_is_refused_by_name(s: Session) -> None:
+    b = make_campaign(s, districts=1)
+    svc.release_sample(s, b.campaign_id, b.district_ids[0], "staff", 1, NOW)
+    case, attempt = dial(s, b.campaign_id, NOW, "ch-1")
+    with pytest.raises(Invalid, match="'ringing'"):
+        svc.record_call_result(s, "ch-1", outcome="ringing", now=NOW)
+    assert attempt.ended_at is None and case.status == "dialling"
+
+
 def test_bad_disposition_from_the_call_is_refused(s: Session) -> None:
     b = make_campaign(s, districts=1)
     svc.release_sample(s, b.campaign_id, b.district_ids[0], "staff", 1, NOW)
