@@ -160,9 +160,14 @@ def _on_hold(db_url: str, tmp_path: Path, clock: HandClock) -> Rig:
 
 
 async def _answered_and_waiting(rig: Rig, service: DialerService) -> Attempt:
-    await wait_for("the answered call on hold", lambda: service.status()["calls"]["waiting"] == 1)
-    (attempt,) = rig.attempts()
-    assert attempt.answered_at is not None and attempt.connected_at is None
+    def on_hold() -> Attempt | None:
+        attempts = rig.attempts()  # the answer is committed with the first look for a seat
+        if service.status()["calls"]["waiting"] == 1 and len(attempts) == 1 and attempts[0].answered_at:
+            return attempts[0]
+        return None
+
+    attempt: Attempt = await wait_for("the answered call on hold", on_hold)
+    assert attempt.connected_at is None
     return attempt
 
 
