@@ -901,6 +901,11 @@ class DialerService:
         now = self._now()
         code = call_disposition(outcome, answered=call.answered, cause=cause)
         with transaction(self.factory) as s:
+            if call.seat_user_id is not None:
+                # the seat before the case, as the console locks them: the other order deadlocks on
+                # PostgreSQL with an interviewer coding the call just as it ends
+                with contextlib.suppress(AppError):
+                    console.lock_seat(s, call.seat_user_id, create=False)
             cases.record_call_result(
                 s, call.attempt_id, outcome=outcome.value, hangup_cause=cause, disposition=code, now=now
             )
