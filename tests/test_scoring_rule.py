@@ -80,6 +80,8 @@ def test_all_rated_then_hung_up_at_the_open_question_is_complete_whatever_key(
     assert view["item"]["id"] == "suggestions"
     view = c.key("break_off")  # the respondent hangs up at the open question
     assert view["rule"] == {"name": "all-rated/1", "disposition": "1.1", "valid": True, "choice": "complete"}
+    r = c.post("/disposition", {"code": "appointment", "appointment_at": "2099-05-06T19:30"}, 409)
+    assert "不能预约" in r["detail"]
     st = c.post("/disposition", {"code": key})
     assert st["shift"]["completes"] == 1
     row, case = _row(fw, interview_id, case_id)

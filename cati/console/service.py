@@ -644,6 +644,11 @@ def _aapor_for(choice: Choice, engine: Engine) -> str:
     if choice.code == "partial" and engine.eligible is not True:
         raise Conflict("a partial interview needs the screening passed")
     if verdict is not None and verdict.disposition in ("1.1", "1.2"):
+        if choice.needs_time:  # an ended questionnaire has nothing left to ask at an appointment
+            raise Conflict(
+                f"访问已结束，按评分规则 {label} 为 {verdict.disposition}，不能预约 / the interview has "
+                f"ended and is {verdict.disposition} under scoring rule {label}: no appointment"
+            )
         return verdict.disposition  # the rule decides a questionnaire's code
     if choice.code == "partial":
         raise Conflict(
