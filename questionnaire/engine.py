@@ -19,9 +19,9 @@ States::
 Dispositions (AAPOR codes):
 
 * screened out: the rule's code, 4.70 no eligible respondent (4.51 for a business line at night);
-* completed or broken off by an eligible respondent, by the share of scored items answered with an
-  option: >= ``completeness.complete`` 1.1, >= ``completeness.partial`` 1.2, else 2.12 break-off,
-  or 2.11 refusal when not one substantive question was answered;
+* completed or broken off by an eligible respondent: the instrument's scoring policy decides
+  (``questionnaire.validity.judge``): all scored items rated 1.1 (valid), at least ``partial``
+  rated 1.2, else 2.12 break-off, or 2.11 refusal when not one substantive question was answered;
 * broken off before eligibility was established: 2.11 (refusal at the household/office level; nearly
   every household or office reached has someone aged 18-69, so AAPOR counts these as eligible).
 """
@@ -37,6 +37,7 @@ from enum import StrEnum
 from typing import Any
 
 from questionnaire.model import Instrument, Item, ItemKind, ScreenOut
+from questionnaire.validity import Verdict, judge
 
 FORMAT = 1
 
@@ -254,32 +255,36 @@ class Interview:
         return count
 
     @property
-    def valid_for_scoring(self) -> bool:
-        """An eligible respondent, finished, with every scored item answered with an option."""
-        return (
-            self.state in (State.COMPLETED, State.BROKEN_OFF)
-            and self.eligible is True
-            and self.scored_answered == len(self.instrument.scored_items)
-        )
-
-    @property
-    def disposition(self) -> str | None:
-        """The AAPOR final disposition code, or None while asking."""
+    def verdict(self) -> Verdict | None:
+        """The scoring policy's verdict (``questionnaire.validity.judge``), or None while asking."""
         if self.state is None or self.state is State.ASKING:
             return None
+        screened = None
         if self.state is State.SCREENED_OUT:
             item = self.instrument.items[self._position]
             rule = self._screen_out_rule(item, self._answers[item.id])
-            return rule.disposition if rule is not None else "4.70"
-        if self.eligible is not True:
-            return "2.11"
-        share = self.scored_answered / len(self.instrument.scored_items)
-        if share >= self.instrument.completeness.complete:
-            return "1.1"
-        if share >= self.instrument.completeness.partial:
-            return "1.2"
+            screened = rule.disposition if rule is not None else "4.70"
         substantive = any(not item.screening and item.id in self._answers for item in self.instrument.items)
-        return "2.12" if substantive or self.state is State.COMPLETED else "2.11"
+        return judge(
+            self.instrument,
+            rated=self.scored_answered,
+            eligible=self.eligible,
+            substantive=substantive,
+            completed=self.state is State.COMPLETED,
+            screened_out=screened,
+        )
+
+    @property
+    def valid_for_scoring(self) -> bool:
+        """Whether the scoring policy counts this finished interview (always 1.1)."""
+        verdict = self.verdict
+        return verdict is not None and verdict.valid
+
+    @property
+    def disposition(self) -> str | None:
+        """The AAPOR final disposition code under the scoring policy, or None while asking."""
+        verdict = self.verdict
+        return None if verdict is None else verdict.disposition
 
     def score_row(self) -> dict[str, str]:
         """The answers in the ``cati score`` CSV vocabulary: stratum, overall, q1..q10, open text.

@@ -130,6 +130,12 @@ def check_instrument(instrument: Instrument) -> Iterator[tuple[str, str]]:
     yield from _check_scoring(instrument)
     if instrument.completeness.partial > instrument.completeness.complete:
         yield "completeness.partial", "partial is above complete"
+    policy = instrument.scoring_policy
+    if policy is not None:
+        if policy.partial > len(instrument.scored_items):
+            yield "scoring_policy.partial", f"above the {len(instrument.scored_items)} scored items"
+        if "1.1" not in policy.dispositions:
+            yield "scoring_policy.dispositions", "a complete (1.1) questionnaire must count"
 
 
 def _check_condition(instrument: Instrument, i: int, strata: set[str]) -> Iterator[tuple[str, str]]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from enum import StrEnum
 from functools import cached_property
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
@@ -157,6 +158,30 @@ class Completeness(_Model):
     partial: float = Field(default=0.5, gt=0, le=1)
 
 
+class ScoringPolicy(_Model):
+    """Which questionnaires count for the scores: the one rule, by name and version.
+
+    ``rated``: how many scored items must be answered with an option that carries points (``all``:
+    every one; the scoring maths has no imputation, so nothing else is accepted yet).
+    ``dont_know``: a don't-know or refused scored item is not rated, so it makes the questionnaire
+    not valid (``invalid`` is the only choice). ``partial``: the fewest rated items for AAPOR 1.2
+    (fewer is a break-off, 2.12). ``dispositions``: the codes that make a questionnaire (AAPOR 1.1
+    complete = valid, 1.2 partial = not valid).
+    """
+
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]*$", max_length=40)] = "all-rated"
+    version: int = Field(default=1, ge=1)
+    dispositions: tuple[Literal["1.1", "1.2"], ...] = ("1.1", "1.2")
+    rated: Literal["all"] = "all"
+    dont_know: Literal["invalid"] = "invalid"
+    partial: int = Field(default=6, ge=1)
+
+    @property
+    def label(self) -> str:
+        """``name/version``, as written in the ``rule`` column of responses.csv."""
+        return f"{self.name}/{self.version}"
+
+
 class Instrument(_Model):
     """A whole questionnaire: introduction, screening, items, closing, scoring weights."""
 
@@ -170,6 +195,17 @@ class Instrument(_Model):
     items: list[Item] = Field(min_length=1)
     scoring: ScoringSpec
     completeness: Completeness = Field(default_factory=Completeness)
+    scoring_policy: ScoringPolicy | None = None
+
+    @cached_property
+    def policy(self) -> ScoringPolicy:
+        """The scoring policy: as written, or for an older instrument with only ``completeness``
+        the default ``all-rated/1`` with its partial threshold taken from ``completeness.partial``
+        (``completeness.complete`` is ignored: a questionnaire is complete only when all are rated)."""
+        if self.scoring_policy is not None:
+            return self.scoring_policy
+        n = len(self.scoring.items)
+        return ScoringPolicy(partial=max(1, min(n, math.ceil(self.completeness.partial * n - 1e-9))))
 
     def item(self, item_id: str) -> Item:
         """The item with this id (KeyError if none)."""
@@ -199,7 +235,8 @@ class Instrument(_Model):
 
         Cached: the instrument is frozen, and every saved interview state carries this digest.
         """
-        canonical = json.dumps(
-            self.model_dump(mode="json", by_alias=True), sort_keys=True, ensure_ascii=False
-        )
+        data = self.model_dump(mode="json", by_alias=True)
+        if data.get("scoring_policy") is None:
+            data.pop("scoring_policy", None)  # older instruments keep the digest they were stored with
+        canonical = json.dumps(data, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -271,7 +271,7 @@ def test_complete_only_when_finished_and_valid_and_screened_out_takes_the_engine
     c.post("/ready")
     case_id, _, _ = deliver_call(fw, iv01)
     r = c.post("/disposition", {"code": "complete"}, 409)
-    assert "not finished" in r["detail"]
+    assert "不是完成访问" in r["detail"] and "all-rated/1" in r["detail"]
     c.post("/disposition", {"code": "screened_out"}, 409)
     c.post("/disposition", {"code": "teleported"}, 422)
     c.key("answer", 2)  # business line in the evening -> screened out, 4.51

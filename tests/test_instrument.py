@@ -157,7 +157,7 @@ def test_yaml_syntax_errors_give_line_and_column() -> None:
 
 
 def test_a_key_given_twice_is_refused() -> None:
-    text = SOURCE.replace("version: 1\n", "version: 1\nversion: 2\n", 1)
+    text = SOURCE.replace("version: 2\n", "version: 2\nversion: 3\n", 1)
     with pytest.raises(InstrumentError, match=r"line \d+ column 1: key 'version' given twice"):
         parse_instrument(text, "satisfaction.yaml")
 

@@ -178,8 +178,8 @@ def test_refuse_and_dont_know() -> None:
     iv.refuse(clock())  # no suggestions given
     assert iv.answers["overall"].status is AnswerStatus.REFUSED
     assert iv.answers["q1"].status is AnswerStatus.DONT_KNOW
-    # 9 of 11 rated: complete for AAPOR (>= 0.8), but not valid for scoring
-    assert iv.disposition == "1.1" and not iv.valid_for_scoring
+    # 9 of 11 rated: the all-rated rule makes it a partial (1.2), not valid for scoring
+    assert iv.disposition == "1.2" and not iv.valid_for_scoring
     row = iv.score_row()
     assert (
         row["overall"] == "" and row["q1"] == "" and row["q2"] == "fairly_good" and row["suggestions"] == ""
@@ -199,7 +199,7 @@ def test_screening_items_cannot_be_refused() -> None:
     ("answered", "refused", "disposition", "valid"),
     [
         (11, 0, "1.1", True),  # all rated, hung up at the open question
-        (9, 0, "1.1", False),
+        (9, 0, "1.2", False),  # one rule: 1.1 only when all eleven are rated
         (6, 0, "1.2", False),
         (3, 3, "2.12", False),
         (0, 1, "2.12", False),
@@ -405,7 +405,7 @@ def test_saved_state_is_plain_json_with_times_and_versions() -> None:
     iv, clock = screened_in()
     iv.answer("overall", 2, clock())
     saved = json.loads(iv.to_json())
-    assert saved["instrument"] == {"id": "satisfaction", "version": 1, "digest": INST.digest}
+    assert saved["instrument"] == {"id": "satisfaction", "version": 2, "digest": INST.digest}
     assert saved["state"] == "asking" and saved["position"] == "q1" and saved["stratum"] == "resident"
     assert saved["answers"]["overall"] == {"status": "answered", "value": 2, "at": clock.now.isoformat()}
     assert saved["started_at"] == (T0 + timedelta(seconds=7)).isoformat()
@@ -444,7 +444,7 @@ def test_damaged_saved_state_is_refused(damage: object, message: str) -> None:
 
 def test_resuming_with_another_instrument_version_is_refused() -> None:
     iv, _ = screened_in()
-    with pytest.raises(BadSavedState, match="v1, not satisfaction v2"):
+    with pytest.raises(BadSavedState, match="v2, not satisfaction v3"):
         Interview.from_dict(_other_version(INST), iv.to_dict())
     with pytest.raises(BadSavedState, match="not JSON"):
         Interview.from_json(INST, "{")
@@ -489,5 +489,5 @@ def test_routing_skips_and_clears_answers_that_no_longer_apply() -> None:
     assert iv.score_row()["suggestions"] == "" and iv.score_row()["has_suggestions"] == "no"
     restored = Interview.from_json(inst, iv.to_json())
     assert restored.events[-1].cleared == ("suggestions",)
-    with pytest.raises(BadSavedState, match="saved with instrument satisfaction v1, not other v1"):
+    with pytest.raises(BadSavedState, match="saved with instrument satisfaction v2, not other v2"):
         Interview.from_dict(inst.model_copy(update={"id": "other"}), iv.to_dict())

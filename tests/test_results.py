@@ -290,12 +290,14 @@ def test_export_rows_columns_and_privacy(client: TestClient, users: Users, world
     assert first["interviewer"] == "iv01"
     assert first["started_at"].endswith("+08:00")  # the campaign's zone, with its offset
     assert [r["valid"] for r in rows] == ["1", "1", "1", "0", "1"]
-    assert {r["disposition"] for r in rows} == {"1.1"}
+    # one rule: 1.1 exactly when valid (the refused rating makes the fourth a partial)
+    assert [r["disposition"] for r in rows] == ["1.1", "1.1", "1.1", "1.2", "1.1"]
+    assert {r["rule"] for r in rows} == {"all-rated/1"}
     text = body.decode("utf-8-sig")
     assert not any(phone in text for phone in world.phones)
     everything = _get_csv(client, users, world.campaign_id, "?all=true").decode("utf-8-sig")
     all_rows = list(csv.DictReader(io.StringIO(everything)))
-    assert sorted(r["disposition"] for r in all_rows) == ["1.1"] * 5 + ["2.12", "4.70"]
+    assert sorted(r["disposition"] for r in all_rows) == ["1.1"] * 4 + ["1.2", "2.12", "4.70"]
 
 
 def test_rates_and_counts(client: TestClient, users: Users, world: World) -> None:

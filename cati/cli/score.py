@@ -37,8 +37,9 @@ class _Table:
         return CliError(f"{self.name}: line {self.lines[row]}, column {column}: {problem}")
 
 
-def _read_table(path: Path, wanted: Sequence[str], what: str) -> _Table:
-    """Read a UTF-8 (BOM allowed) CSV keeping the wanted columns (case-insensitive names)."""
+def _read_table(path: Path, wanted: Sequence[str], what: str, optional: Sequence[str] = ()) -> _Table:
+    """Read a UTF-8 (BOM allowed) CSV keeping the wanted columns (case-insensitive names), and the
+    optional ones when the header has them."""
     name = path.name
     try:
         raw = path.read_bytes()
@@ -84,7 +85,7 @@ def _read_table(path: Path, wanted: Sequence[str], what: str) -> _Table:
 
     index: dict[str, int] = {}
     for position, column in enumerate(header):
-        if column in wanted:
+        if column in wanted or column in optional:
             if column in index:
                 raise CliError(f"{name}: line {header_line}, column {column}: appears twice in the header")
             index[column] = position
@@ -118,7 +119,9 @@ def _instrument(path: Path | None) -> Instrument:
 
 def score_file(path: Path, instrument: Instrument) -> dict[str, Any]:
     """The ``cati score`` result for a responses CSV (raises CliError on a bad file)."""
-    table = _read_table(path, response_columns(instrument), "responses file")
+    # ``rule`` and ``valid`` (responses.csv has them) are checked against the instrument's scoring
+    # policy; a hand-made file without them is scored with that policy.
+    table = _read_table(path, response_columns(instrument), "responses file", optional=("rule", "valid"))
     try:
         return score_responses(instrument, table.columns)
     except CellError as exc:
@@ -148,7 +151,10 @@ def _emit(result: dict[str, Any]) -> None:
     help="Instrument YAML (default: the packaged 1+10 satisfaction instrument).",
 )
 def score(responses: Path, instrument_path: Path | None) -> None:
-    """District scores from a responses CSV (columns district, stratum, overall, q1..q10), as JSON."""
+    """District scores from a responses CSV (columns district, stratum, overall, q1..q10), as JSON.
+
+    Optional columns ``rule`` (e.g. all-rated/1) and ``valid`` (0/1) must agree with the
+    instrument's scoring policy."""
     _emit(score_file(responses, _instrument(instrument_path)))
 
 

@@ -609,14 +609,32 @@ CHOICES: tuple[Choice, ...] = (
 CHOICE_BY_CODE: Mapping[str, Choice] = {c.code: c for c in CHOICES}
 
 
+def rule_choice(engine: Engine) -> str | None:
+    """The picker entry the scoring policy points to for a finished interview (None while asking)."""
+    verdict = engine.verdict
+    if verdict is None:
+        return None
+    if engine.state is State.SCREENED_OUT:
+        return "screened_out"
+    return {"1.1": "complete", "1.2": "partial"}.get(verdict.disposition, "break_off")
+
+
 def _aapor_for(choice: Choice, engine: Engine) -> str:
-    """The AAPOR code for the interviewer's choice, checked against the interview."""
+    """The AAPOR code for the interviewer's choice, checked against the scoring policy's verdict.
+
+    A reached interview that ends here (the caller has broken it off) is judged by
+    ``questionnaire.validity.judge``: a 1.1 or 1.2 verdict is recorded whatever key was pressed,
+    so the stored code, the scores and responses.csv never disagree.
+    """
+    verdict = engine.verdict  # None: still asking, kept for the next call
+    label = engine.instrument.policy.label
     if choice.code == "complete":
-        if engine.state is not State.COMPLETED:
-            raise Conflict("the interview is not finished: answer to the end, or choose another outcome")
-        if not engine.valid_for_scoring:
+        if verdict is None or verdict.disposition != "1.1":
             raise Conflict(
-                "the interview is not valid for scoring (an item refused or don't know): code it partial"
+                f"按评分规则 {label}，此问卷不是完成访问（1.1）："
+                f"{len(engine.instrument.scored_items)} 项须全部评价"
+                f"（现有 {0 if verdict is None else verdict.rated} 项）；请按规则选择"
+                f" / not complete under scoring rule {label}: all eleven must be rated"
             )
         return "1.1"
     if choice.code == "screened_out":
@@ -625,6 +643,18 @@ def _aapor_for(choice: Choice, engine: Engine) -> str:
         return engine.disposition or choice.aapor
     if choice.code == "partial" and engine.eligible is not True:
         raise Conflict("a partial interview needs the screening passed")
+    if verdict is not None and verdict.disposition in ("1.1", "1.2"):
+        if choice.needs_time:  # an ended questionnaire has nothing left to ask at an appointment
+            raise Conflict(
+                f"访问已结束，按评分规则 {label} 为 {verdict.disposition}，不能预约 / the interview has "
+                f"ended and is {verdict.disposition} under scoring rule {label}: no appointment"
+            )
+        return verdict.disposition  # the rule decides a questionnaire's code
+    if choice.code == "partial":
+        raise Conflict(
+            f"按评分规则 {label}，评价不足 {engine.instrument.policy.partial} 项不算部分完成（1.2），"
+            f"请选中途中断 / not a partial under scoring rule {label}: code it break-off"
+        )
     if choice.code == "refusal" and engine.eligible is True:
         return "2.112"  # the eligible respondent refused
     return choice.aapor
@@ -677,7 +707,11 @@ def record_disposition(
     if seat.current_interview_id is not None:
         loaded = load_interview(session, seat.current_interview_id, lock=True)
     aapor = choice.aapor
+    before = 0
     if loaded is not None:
+        before = len(loaded.engine.events)
+        if not loaded.engine.is_final and not choice.resumable:
+            loaded.engine.break_off(now)  # ends here: the rule judges it as it stands
         aapor = _aapor_for(choice, loaded.engine)
     elif choice.code in {"complete", "screened_out", "partial"}:
         raise Conflict("no interview was taken on this call")
@@ -695,14 +729,12 @@ def record_disposition(
         engine, row = loaded.engine, loaded.row
         keep = choice.resumable and not engine.is_final
         if not keep:
-            before = len(engine.events)
-            if not engine.is_final:
-                engine.break_off(now)
             _save(session, loaded, before)
             row.finished = True
             row.ended_at = now
             row.disposition = aapor
-            row.valid_for_scoring = aapor == "1.1" and engine.valid_for_scoring
+            row.valid_for_scoring = engine.valid_for_scoring  # the rule: 1.1 exactly when valid
+            row.scoring_rule = loaded.instrument.policy.label
             row.score_row = engine.score_row()
             row.problems_text = _suggestions(engine, loaded.instrument)
     hang_up: int | None = None

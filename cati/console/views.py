@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from cati.campaigns.instruments import campaign_instrument
-from cati.console.service import CHOICES, Loaded, load_interview
+from cati.console.service import CHOICES, Loaded, load_interview, rule_choice
 from cati.models import (
     Attempt,
     Campaign,
@@ -110,6 +110,13 @@ def interview_view(loaded: Loaded) -> dict[str, Any]:
         "finished": row.finished,
         "disposition": engine.disposition,
         "valid_for_scoring": engine.valid_for_scoring,
+        # What the scoring policy says; the picker suggests (and the console records) its code.
+        "rule": {
+            "name": inst.policy.label,
+            "disposition": engine.disposition,
+            "valid": engine.valid_for_scoring,
+            "choice": rule_choice(engine),
+        },
         "progress": {"answered": len(answers), "total": total},
         "can_back": engine.can_back,
         "item": _item_view(item, inst) if item is not None else None,

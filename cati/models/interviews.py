@@ -30,6 +30,8 @@ class Interview(Base):
     finished: Mapped[bool] = mapped_column(Boolean, default=False)
     disposition: Mapped[str | None] = mapped_column(String(8), default=None)
     valid_for_scoring: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The scoring policy that decided ``disposition`` and ``valid_for_scoring`` (``all-rated/1``).
+    scoring_rule: Mapped[str | None] = mapped_column(String(48), default=None)
     #: The finished questionnaire in the ``cati score`` CSV vocabulary (overall, q1..q10).
     score_row: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     problems_text: Mapped[str | None] = mapped_column(Text, default=None)

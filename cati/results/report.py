@@ -17,6 +17,7 @@ import numpy as np
 
 from cati.instrument_scoring import answer_vocabulary, scheme_for
 from questionnaire.model import Instrument
+from questionnaire.validity import judge
 from scoring.aapor import RATE_NAMES, OutcomeClass, UnknownDisposition, classify, outcome_rates
 from scoring.scores import DistrictScore, score_districts
 
@@ -82,7 +83,9 @@ def score_responses(
     """The ``cati score`` JSON from columns of cell texts (stripped); raises CellError.
 
     ``columns`` holds ``district``, ``stratum`` and every scored item (``overall``, ``q1``...), one
-    text per questionnaire; an empty item cell means not answered (the questionnaire is invalid).
+    text per questionnaire; an empty item cell means not answered. The instrument's scoring policy
+    (``questionnaire.validity.judge``) decides which rows count. Optional ``rule`` and ``valid``
+    columns (as in responses.csv) must name that policy and agree with it on the cells.
     """
     scheme = scheme_for(instrument)
     cols = {name: np.asarray(list(columns[name]), dtype=np.str_) for name in response_columns(instrument)}
@@ -120,8 +123,64 @@ def score_responses(
             mapped[u] = found
         points[:, j] = mapped[inverse.reshape(-1)] if n else mapped[:0]
 
+    rated = (~np.isnan(points)).sum(axis=1)
+    valid = rule_valid(instrument, rated)
+    _check_rule_columns(instrument, columns, valid, n)
+    points[~valid, :] = np.nan  # the scoring policy decides which questionnaires count
     results = score_districts(districts, strata, points, scheme, strata_names=known_strata)
     return {"districts": [district_json(d) for d in results]}
+
+
+def rule_valid(
+    instrument: Instrument, rated: np.ndarray[Any, np.dtype[Any]]
+) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """Per row, whether ``questionnaire.validity.judge`` counts a questionnaire with this many rated
+    items (every row of a responses table passed screening)."""
+    verdicts = np.array(
+        [
+            judge(instrument, rated=r, eligible=True, substantive=r > 0, completed=False).valid
+            for r in range(len(instrument.scored_items) + 1)
+        ]
+    )
+    return verdicts[np.asarray(rated, dtype=np.intp)]
+
+
+def _check_rule_columns(
+    instrument: Instrument,
+    columns: Mapping[str, Sequence[str] | TextColumn],
+    valid: np.ndarray[Any, np.dtype[np.bool_]],
+    n: int,
+) -> None:
+    """Optional ``rule`` and ``valid`` columns must name the instrument's rule and agree with it."""
+    label = instrument.policy.label
+    if "rule" in columns:
+        rules = np.asarray(list(columns["rule"]), dtype=np.str_)
+        for value in np.unique(rules).tolist():
+            if value != label:
+                shown = repr(value) if value else "empty"
+                raise CellError(
+                    _first_row(rules, value),
+                    "rule",
+                    f"未知评分规则 {shown}，本问卷的规则是 {label} / unknown scoring rule {shown}: "
+                    f"this instrument's rule is {label}",
+                )
+    if "valid" in columns:
+        marks = np.asarray(list(columns["valid"]), dtype=np.str_)
+        for value in np.unique(marks).tolist():
+            if value not in ("0", "1"):
+                raise CellError(
+                    _first_row(marks, value), "valid", f"{value!r}: 应为 0 或 1 / expected 0 or 1"
+                )
+        wrong = np.flatnonzero((marks == "1") != valid) if n else np.array([], dtype=np.intp)
+        if len(wrong):
+            row = int(wrong[0])
+            says = "有效" if valid[row] else "无效"
+            raise CellError(
+                row,
+                "valid",
+                f"{marks[row]} 与评分规则 {label} 不符（按各项答案应为{says}）/ contradicts scoring "
+                f"rule {label}: the cells make it {'valid' if valid[row] else 'not valid'}",
+            )
 
 
 def count_dispositions(codes: Iterable[str]) -> tuple[dict[OutcomeClass, int], int]:

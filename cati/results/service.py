@@ -5,8 +5,10 @@ running ``cati score`` on the export, so ``export_rows`` is the single source of
 ``cati.results.report.score_responses`` the single computation. No phone number ever leaves here.
 
 Which interviews: a *questionnaire* is a finished interview whose disposition is an interview
-(AAPOR 1.1 complete or 1.2 partial). Scores count the valid ones (all eleven rated) and report the
-others as invalid, exactly as ``cati score`` does on the export. ``include_all`` adds screen-outs and
+(AAPOR 1.1 complete or 1.2 partial). Which count is the instrument's scoring policy
+(``questionnaire.validity.judge``, e.g. ``all-rated/1``): the export's ``valid`` column, the counts
+and the scores all apply it to the same cells, exactly as ``cati score`` does on the export, and
+the ``rule`` column names it. ``include_all`` adds screen-outs and
 break-offs to the export (``cati score`` then counts them as invalid too).
 """
 
@@ -34,6 +36,7 @@ from cati.results.report import CellError, rates_report, score_responses
 from dialer.schedule import final_disposition
 from questionnaire.engine import BadSavedState, Interview
 from questionnaire.model import Instrument
+from questionnaire.validity import judge_cells
 from scoring.aapor import OutcomeClass, classify
 
 #: Dispositions that make an interview a questionnaire (AAPOR classes I and P).
@@ -103,6 +106,7 @@ def export_rows(session: Session, campaign_id: int, *, include_all: bool = False
         *scored,
         *texts,
         "valid",
+        "rule",
         "disposition",
         "interviewer_id",
         "interviewer",
@@ -132,7 +136,9 @@ def export_rows(session: Session, campaign_id: int, *, include_all: bool = False
         row.update({item: _safe_text(answers.get(item, "")) for item in texts})
         row.update(
             {
-                "valid": "1" if interview.valid_for_scoring else "0",
+                # The rule on the very cells exported (rows stored before 0004 included).
+                "valid": "1" if judge_cells(instrument, answers).valid else "0",
+                "rule": interview.scoring_rule or instrument.policy.label,
                 "disposition": interview.disposition or "",
                 "interviewer_id": "" if interview.interviewer_id is None else str(interview.interviewer_id),
                 "interviewer": username or "",
@@ -158,7 +164,8 @@ def scores_of(instrument: Instrument, rows: Iterable[dict[str, str]]) -> dict[st
     listed = list(rows)
     columns = {
         name: [row[name].strip() for row in listed]
-        for name in ["district", "stratum", *scheme_for(instrument).items]
+        for name in ["district", "stratum", *scheme_for(instrument).items, "valid", "rule"]
+        if not listed or name in listed[0]
     }
     try:
         return score_responses(instrument, columns)

@@ -262,22 +262,25 @@
   function suggestedChoice() {
     const iv = state.current && state.current.interview;
     if (!iv) return null;
-    if (iv.state === "completed" && iv.valid_for_scoring) return "complete";
-    if (iv.state === "completed") return "partial";
-    if (iv.state === "screened_out") return "screened_out";
-    if (iv.state === "broken_off") return "break_off";
-    return null;
+    // The scoring policy decides (all-rated/1: 1.1 only with every item rated); the server says which.
+    return iv.rule ? iv.rule.choice : null;
   }
 
   function renderDispositions() {
     const list = $("disp-choices");
     list.replaceChildren();
     const suggested = suggestedChoice();
+    const iv = state.current && state.current.interview;
+    const rule = $("disp-rule");
+    rule.textContent = iv && iv.rule && iv.rule.disposition
+      ? t("console.disp.rule") + " " + iv.rule.name + ": " + iv.rule.disposition : "";
     for (const d of state.dispositions) {
       const li = document.createElement("li");
       const b = button(tr(d.label), d.key, () => chooseDisposition(d));
       const small = document.createElement("small");
-      small.textContent = " " + d.aapor;
+      // A questionnaire gets the rule's code whatever key is pressed (the server records it).
+      const ruled = iv && iv.rule && (iv.rule.disposition === "1.1" || iv.rule.disposition === "1.2");
+      small.textContent = " " + (ruled && d.code !== "screened_out" ? iv.rule.disposition : d.aapor);
       b.append(small);
       b.dataset.code = d.code;
       if (d.code === suggested) b.classList.add("suggested");
