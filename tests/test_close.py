@@ -79,6 +79,19 @@ def _live_interview_and_ringing_call(client: TestClient, fw: Fieldwork, users: U
     return c
 
 
+class FakeDialer:
+    """Records the hang-ups the close asks for."""
+
+    def __init__(self) -> None:
+        self.hung_up: list[int] = []
+
+    async def hangup(self, attempt_id: int) -> None:
+        self.hung_up.append(attempt_id)
+
+    def wake(self, campaign_id: int | None = None) -> None:
+        return None
+
+
 def _without_seal(results: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in results.items() if k != "sealed"}
 
@@ -124,8 +137,12 @@ def test_close_over_http_refuses_live_calls_then_forces(
     with transaction(fw.factory) as s:  # nothing was written by the refusals
         assert s.get(CampaignClosure, fw.campaign_id) is None
 
+    dialer = FakeDialer()
+    client.app.state.dialer = dialer  # type: ignore[attr-defined]
     r = client.post(url, json={"reason": "样本用完", "force": True}, headers=admin)
     assert r.status_code == 200, r.text
+    with transaction(fw.factory) as s:  # both lines are dropped at the PBX once the close committed
+        assert sorted(dialer.hung_up) == sorted(s.execute(select(Attempt.id)).scalars())
     body = r.json()
     assert body["campaign"]["status"] == "closed" and body["campaign"]["seed"]
     assert body["summary"]["interviews_broken_off"] == {"2.12": 1}  # eligible respondent: break-off
@@ -198,3 +215,24 @@ def test_status_closed_without_calls_in_hand(client: TestClient, fw: Fieldwork, 
         assert closure is not None and closure.summary["cases_finalised"] == {"3.11": 6}
     code, out, err = cli_run(["campaign", "status", "C1", "closed"], db_url)
     assert code != 0 and "already closed" in err
+
+
+def test_the_dialer_after_close(client: TestClient, fw: Fieldwork, users: Users, db_url: str) -> None:
+    """Nothing new is placed, and the PBX's late events for calls the close ended change nothing."""
+    _live_interview_and_ringing_call(client, fw, users)
+    code, _out, err = cli_run(["campaign", "close", "C1", "--reason", "期满", "--force"], db_url)
+    assert code == 0, err
+    with transaction(fw.factory) as s:
+        before = {a.id: (a.outcome, a.disposition, a.ended_at) for a in s.execute(select(Attempt)).scalars()}
+        assert cases.next_case(s, fw.campaign_id, now=now()) is None
+        for attempt_id in before:  # the hang-up events arrive: idempotent, no error
+            cases.record_call_result(s, attempt_id, outcome="answered", hangup_cause=16, now=now())
+        with pytest.raises(Conflict, match="frozen"):
+            cases.top_up(s, fw.campaign_id, now())
+    with transaction(fw.factory) as s:
+        after = {a.id: (a.outcome, a.disposition, a.ended_at) for a in s.execute(select(Attempt)).scalars()}
+        assert after == before
+        case = s.execute(select(Case).where(Case.campaign_id == fw.campaign_id)).scalars().first()
+        assert case is not None
+        with pytest.raises(Conflict, match="frozen"):
+            cases.start_attempt(s, case, channel_id="x", dialling_mode="predictive", now=now(), node="t")
