@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, BackgroundTasks, Path, Request
 
 from cati.api.deps import CommitOnReturn, SessionDep, SettingsDep
 from cati.auth.access import ALL_ROLES, require_roles
 from cati.campaigns import service
-from cati.campaigns.close import close_campaign
+from cati.campaigns.close import CloseResult, close_campaign
 from cati.campaigns.instruments import InstrumentError, resolve_instrument
 from cati.campaigns.loader import CampaignSpecError
 from cati.campaigns.schemas import (
@@ -22,12 +23,31 @@ from cati.campaigns.schemas import (
     TransitionRequest,
     cross_check,
 )
+from cati.dialing.control import DialerControl, NullDialer
 from cati.models import CampaignStatus, Role, User
 
 router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"], route_class=CommitOnReturn)
 
 #: The reason recorded when a campaign is closed by the plain status change.
 STATUS_REASON = "状态改为 closed / status changed to closed"
+
+
+log = logging.getLogger(__name__)
+
+
+def _hang_up_after_commit(request: Request, tasks: BackgroundTasks, done: CloseResult) -> None:
+    """Drop at the PBX the lines the close ended in the database (after the commit, never before)."""
+    dialer: DialerControl = getattr(request.app.state, "dialer", None) or NullDialer()
+
+    async def hang_up() -> None:
+        for attempt_id in done.summary.hang_up:
+            try:
+                await dialer.hangup(attempt_id)
+            except Exception:  # the attempt is closed on our side; the PBX drops the line by itself
+                log.warning("hangup of attempt %s at close failed", attempt_id, exc_info=True)
+
+    if done.summary.hang_up:
+        tasks.add_task(hang_up)
 
 
 def _now(request: Request) -> dt.datetime:
@@ -79,6 +99,7 @@ def change_status(
     campaign_id: CampaignId,
     body: TransitionRequest,
     request: Request,
+    tasks: BackgroundTasks,
     session: SessionDep,
     user: Annotated[User, require_roles(Role.admin)],
 ) -> CampaignRead:
@@ -87,9 +108,10 @@ def change_status(
     ``closed`` is the close of fieldwork without force (see ``POST .../close``).
     """
     if body.to is CampaignStatus.closed:
-        close_campaign(
+        done = close_campaign(
             session, campaign_id, reason=STATUS_REASON, force=False, actor=user.username, now=_now(request)
         )
+        _hang_up_after_commit(request, tasks, done)
         return service.to_read(service.get_campaign(session, campaign_id))
     campaign = service.change_status(session, campaign_id, body.to, actor=user.username)
     return service.to_read(campaign)
@@ -100,6 +122,7 @@ def close(
     campaign_id: CampaignId,
     body: CloseRequest,
     request: Request,
+    tasks: BackgroundTasks,
     session: SessionDep,
     user: Annotated[User, require_roles(Role.admin)],
 ) -> CloseRead:
@@ -108,6 +131,7 @@ def close(
     done = close_campaign(
         session, campaign_id, reason=body.reason, force=body.force, actor=user.username, now=_now(request)
     )
+    _hang_up_after_commit(request, tasks, done)
     return CloseRead(
         campaign=service.to_read(service.get_campaign(session, campaign_id)),
         summary=done.summary.as_json(),
