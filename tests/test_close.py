@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import uuid
 from typing import Any
 
@@ -236,3 +237,32 @@ def test_the_dialer_after_close(client: TestClient, fw: Fieldwork, users: Users,
         assert case is not None
         with pytest.raises(Conflict, match="frozen"):
             cases.start_attempt(s, case, channel_id="x", dialling_mode="predictive", now=now(), node="t")
+
+
+def test_close_waits_for_a_call_being_placed(engine: Engine, fw: Fieldwork, backend: str) -> None:
+    """PostgreSQL: a dialer placing a call holds the campaign for share; the close waits, then sees it."""
+    if backend != "postgresql":
+        pytest.skip("SQLite write transactions are exclusive: nothing runs beside the close")
+    from cati.campaigns.close import close_campaign
+
+    outcome: dict[str, Any] = {}
+
+    def close_in_background() -> None:
+        try:
+            with transaction(fw.factory) as s:
+                close_campaign(s, fw.campaign_id, reason="期满", force=False, actor="admin", now=now())
+            outcome["closed"] = True
+        except Conflict as exc:
+            outcome["refused"] = str(exc.detail)
+
+    with transaction(fw.factory) as s:  # the dialer's hand-out transaction, still open
+        case = cases.next_case(s, fw.campaign_id, now=now())
+        assert case is not None
+        closer = threading.Thread(target=close_in_background)
+        closer.start()
+        closer.join(timeout=1.0)
+        assert closer.is_alive(), "the close did not wait for the call being placed"
+        cases.start_attempt(s, case, channel_id="ch-1", dialling_mode="predictive", now=now(), node="t")
+    closer.join(timeout=30)
+    assert not closer.is_alive()
+    assert "1 个呼叫未结束" in outcome.get("refused", ""), outcome
