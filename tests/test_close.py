@@ -30,6 +30,7 @@ from cati.models import (
     CampaignClosure,
     Case,
     CaseStatus,
+    Interview,
     InterviewerSeat,
     Role,
 )
@@ -71,6 +72,7 @@ def _live_interview_and_ringing_call(client: TestClient, fw: Fieldwork, users: U
     deliver_call(fw, iv01)
     for _, value in SCREENING:
         assert c.answer(value).status_code == 200
+    assert c.answer(2).status_code == 200  # "overall": one substantive answer, far from partial
     with transaction(fw.factory) as s:
         case = cases.next_case(s, fw.campaign_id, now=now())
         assert case is not None
@@ -149,6 +151,10 @@ def test_close_over_http_refuses_live_calls_then_forces(
     assert body["summary"]["interviews_broken_off"] == {"2.12": 1}  # eligible respondent: break-off
     assert body["summary"]["calls_ended"] == {"3.16": 1}
     _assert_nothing_in_hand(fw)
+    with transaction(fw.factory) as s:
+        row = s.execute(select(Interview)).scalar_one()
+        assert row.finished and row.disposition == "2.12" and not row.valid_for_scoring
+        assert row.state["state"] == "broken_off", row.state.get("state")
 
     results = client.get(f"/api/v1/campaigns/{fw.campaign_id}/results", headers=admin).json()
     assert results["counts"]["cases"]["open"] == 0

@@ -76,8 +76,14 @@ def _count(counts: dict[str, int], code: str) -> None:
     counts[code] = counts.get(code, 0) + 1
 
 
-def _choice_by_engine(session: Session, seat: InterviewerSeat) -> str:
-    """The console choice the interview's own state calls for when it is broken off at close."""
+def _choice_by_engine(session: Session, seat: InterviewerSeat, now: dt.datetime) -> str:
+    """The console choice the interview's own rule gives when it is broken off at close.
+
+    The engine's break-off code on a scratch copy decides: 1.1/1.2 -> partial (an unfinished
+    interview is never a complete), 2.12 -> break-off, 2.11 with screening passed -> the eligible
+    respondent's refusal (2.112). Before screening passed the close, not the respondent, ended
+    the call: 3.21 (answered, eligibility unknown), never a refusal charged to the household.
+    """
     if seat.current_interview_id is None:
         return "no_screener"
     engine = console.load_interview(session, seat.current_interview_id).engine
@@ -85,9 +91,14 @@ def _choice_by_engine(session: Session, seat: InterviewerSeat) -> str:
         return "complete"
     if engine.state is State.SCREENED_OUT:
         return "screened_out"
-    if engine.eligible is True:
-        return "break_off"
-    return "no_screener"
+    if engine.eligible is not True:
+        return "no_screener"
+    if not engine.is_final:
+        engine.break_off(now)  # a copy: the console's own disposition saves the real break-off
+    code = engine.disposition or "2.12"
+    if code in ("1.1", "1.2"):
+        return "partial"
+    return "break_off" if code == "2.12" else "refusal"
 
 
 def _live(session: Session, campaign_id: int) -> tuple[list[InterviewerSeat], list[Attempt], list[Case]]:
@@ -158,7 +169,9 @@ def close_campaign(
     for seat in seats:
         user = session.get(User, seat.user_id)
         assert user is not None
-        _, hang_up = console.record_disposition(session, user, code=_choice_by_engine(session, seat), now=now)
+        _, hang_up = console.record_disposition(
+            session, user, code=_choice_by_engine(session, seat, now), now=now
+        )
         coded = session.get(Attempt, seat.current_attempt_id) if seat.current_attempt_id else None
         _count(summary.interviews_broken_off, (coded.disposition if coded else None) or "?")
         summary.seats_released += 1
