@@ -23,12 +23,10 @@ from support import Users
 
 from cati import audit
 from cati.app import create_app
-from cati.campaigns import service as campaigns
-from cati.cases import service as cases
 from cati.cli import cli
 from cati.db import make_engine, make_sessionmaker, transaction
 from cati.demo.run import DemoOptions, DemoRun, free_port, prepare_demo, read_progress, run_demo
-from cati.models import AnswerEvent, Attempt, CampaignStatus, Case, CaseStatus, Interview, QuotaCell
+from cati.models import AnswerEvent, Attempt, Case, CaseStatus, Interview, QuotaCell
 from cati.settings import Settings
 from dialer.schedule import Next
 from dialer.schedule import disposition as schedule_entry
@@ -128,11 +126,13 @@ def test_a_small_survey_runs_to_completion(db_url: str, tmp_path: Path, users: U
 
         # --- close of fieldwork: every case gets its final disposition --------------------------
         with transaction(factory) as s:
+            from cati.campaigns.close import close_campaign
             from cati.clock import Clock
 
-            counts = cases.finalise_open_cases(s, campaign_id, now=Clock().now())
-            assert "in_call" not in counts
-            campaigns.change_status(s, campaign_id, CampaignStatus.closed, actor="test")
+            done = close_campaign(
+                s, campaign_id, reason="e2e: fieldwork done", force=False, actor="test", now=Clock().now()
+            )
+            assert "in_call" not in done.summary.cases_finalised
         with factory() as s:
             open_cases = s.execute(
                 select(func.count())

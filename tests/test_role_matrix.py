@@ -37,6 +37,7 @@ TABLE: dict[tuple[str, str], frozenset[Role] | str] = {
     ("POST", "/api/v1/campaigns"): ADMIN,
     ("GET", "/api/v1/campaigns/{campaign_id}"): EVERYONE,
     ("POST", "/api/v1/campaigns/{campaign_id}/status"): ADMIN,
+    ("POST", "/api/v1/campaigns/{campaign_id}/close"): ADMIN,
     ("GET", "/api/v1/campaigns/{campaign_id}/results"): RESULTS,
     ("GET", "/api/v1/campaigns/{campaign_id}/exports/responses.csv"): RESULTS,
     ("GET", "/api/v1/dialer/status"): frozenset({Role.admin, Role.supervisor}),

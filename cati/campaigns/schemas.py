@@ -325,3 +325,18 @@ class CampaignRead(CampaignSummary):
 
 class TransitionRequest(Strict):
     to: CampaignStatus
+
+
+class CloseRequest(Strict):
+    """Close fieldwork: why (kept in the audit log), and whether to break off live calls."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+    force: bool = False
+
+
+class CloseRead(BaseModel):
+    """The closed campaign, what the close did, and the digest of the sealed final results."""
+
+    campaign: CampaignRead
+    summary: dict[str, Any]
+    results_sha256: str

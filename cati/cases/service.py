@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
 from cati import audit
+from cati.campaigns.freeze import ensure_open, share_lock
 from cati.cases import states
 from cati.cases.sample import district_numbers, frame_size
 from cati.errors import Conflict, Invalid, NotFound
@@ -227,6 +228,7 @@ def release_sample(
     now = _check_now(now)
     if count <= 0:
         raise Invalid(f"count must be positive, got {count}")
+    ensure_open(session, campaign_id)
     ctx = campaign_rules(session, campaign_id)
     if stratum not in ctx.windows.by_stratum:
         raise Invalid(f"unknown stratum {stratum!r}")
@@ -249,6 +251,7 @@ def top_up(
     count is taken under the district's row lock, so two dialers topping up at once release once.
     """
     now = _check_now(now)
+    ensure_open(session, campaign_id)
     ctx = campaign_rules(session, campaign_id)
     cells = (
         session.execute(
@@ -309,6 +312,8 @@ def next_case(
     Ties between cells fall to sample position, which interleaves districts.
     """
     now = _check_now(now)
+    if share_lock(session, campaign_id)[1] != CampaignStatus.fieldwork.value:
+        return None  # closing or closed: nothing new is placed (the close holds the row lock)
     ctx = campaign_rules(session, campaign_id)
     if ctx.campaign.status != CampaignStatus.fieldwork.value:
         return None
@@ -452,6 +457,7 @@ def start_attempt(
     ``channel_id`` is the AMI ChannelId set on the Originate; a case has at most one open attempt.
     """
     now = _check_now(now)
+    ensure_open(session, case.campaign_id)
     case = _lock_case(session, case.id)
     if case.status != CaseStatus.dialling.value:
         raise Conflict(f"case {case.id} is {case.status}: only a case handed out by next_case is dialled")
@@ -483,9 +489,11 @@ def _attempt_and_case(session: Session, ref: Attempt | str | int) -> tuple[Attem
         where = Attempt.channel_id == ref
     else:
         where = Attempt.id == ref
-    case_id = session.execute(select(Attempt.case_id).where(where)).scalar_one_or_none()
-    if case_id is None:
+    found = session.execute(select(Attempt.case_id, Attempt.campaign_id).where(where)).one_or_none()
+    if found is None:
         raise NotFound(f"attempt {ref.id if isinstance(ref, Attempt) else ref} not found")
+    case_id = found[0]
+    share_lock(session, found[1])  # the campaign before the case: the close's lock order
     c = _lock_case(session, case_id)
     a = session.execute(
         select(Attempt).where(where).with_for_update().execution_options(populate_existing=True)
@@ -510,6 +518,7 @@ def mark_connected(
     """The answered call reached an interviewer: the case goes to ``interviewing``."""
     now = _check_now(now)
     a, c = _attempt_and_case(session, attempt)
+    ensure_open(session, c.campaign_id)
     if a.ended_at is not None:
         raise Conflict(f"attempt {a.id} has already ended")
     if a.answered_at is None:
@@ -531,6 +540,7 @@ def mark_abandoned(session: Session, attempt: Attempt | str | int, *, now: dt.da
     """
     now = _check_now(now)
     a, c = _attempt_and_case(session, attempt)
+    ensure_open(session, c.campaign_id)
     ctx = campaign_rules(session, a.campaign_id)
     a.abandoned = True
     if a.answered_at is None:
@@ -669,6 +679,7 @@ def record_call_result(
     a, c = _attempt_and_case(session, attempt)
     if a.ended_at is not None:
         return a
+    ensure_open(session, c.campaign_id)
     try:
         code = a.disposition or disposition or call_disposition(outcome, cause=hangup_cause)
         _disposition_entry(code)
@@ -721,6 +732,7 @@ def record_interviewer_outcome(
             raise Invalid(f"disposition {disposition_code} closes the case; it cannot take an appointment")
     elif appointment_interviewer_id is not None:
         raise Invalid("appointment_interviewer_id given without appointment_at")
+    ensure_open(session, case.campaign_id)
     c = _lock_case(session, case.id)
     if c.status not in {s.value for s in states.IN_CALL}:
         raise states.IllegalTransition(

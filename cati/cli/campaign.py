@@ -7,11 +7,12 @@ from pathlib import Path
 import click
 
 from cati.campaigns import service
+from cati.campaigns.close import close_campaign
 from cati.campaigns.instruments import InstrumentError, resolve_instrument
 from cati.campaigns.loader import CampaignSpecError, load_campaign_file
 from cati.cli.common import CliError, cli_actor, cli_session, data_dir_option, load_settings
 from cati.errors import AppError
-from cati.models import CampaignStatus, Stratum
+from cati.models import CampaignStatus, Stratum, utcnow
 
 
 @click.group()
@@ -62,10 +63,46 @@ def campaign_status(code: str, to: str, data_dir: Path | None) -> None:
     try:
         with cli_session(load_settings(data_dir)) as session:
             found = service.get_campaign_by_code(session, code)
-            changed = service.change_status(session, found.id, CampaignStatus(to), actor=cli_actor())
+            if to == CampaignStatus.closed.value:  # the close of fieldwork, without force
+                close_campaign(
+                    session, found.id, reason=STATUS_REASON, force=False, actor=cli_actor(), now=utcnow()
+                )
+                changed = found
+            else:
+                changed = service.change_status(session, found.id, CampaignStatus(to), actor=cli_actor())
             line = f"campaign {changed.id} {changed.code}: {changed.status}"
             if to == CampaignStatus.published.value:
                 line += f", seed commitment {changed.seed_commitment}"
     except AppError as exc:
         raise CliError(str(exc.detail)) from None
     click.echo(line)
+
+
+#: The reason recorded when a campaign is closed by ``cati campaign status CODE closed``.
+STATUS_REASON = "状态改为 closed / status changed to closed"
+
+
+@campaign.command("close")
+@click.argument("code")
+@click.option("--reason", required=True, help="Why fieldwork ends (kept in the audit log).")
+@click.option("--force", is_flag=True, help="Break off interviews and calls still on the line.")
+@data_dir_option
+def campaign_close(code: str, reason: str, force: bool, data_dir: Path | None) -> None:
+    """Close fieldwork of CODE: code calls in hand, finalise open cases, seal the final results."""
+    try:
+        with cli_session(load_settings(data_dir)) as session:
+            found = service.get_campaign_by_code(session, code)
+            done = close_campaign(
+                session, found.id, reason=reason, force=force, actor=cli_actor(), now=utcnow()
+            )
+            finalised = ", ".join(f"{k} x{v}" for k, v in sorted(done.summary.cases_finalised.items())) or "-"
+    except AppError as exc:
+        raise CliError(str(exc.detail)) from None
+    click.echo(f"调查活动 {done.campaign_id} {done.code} 已结束 / closed")
+    click.echo(f"  open cases finalised: {finalised}")
+    if done.summary.interviews_broken_off or done.summary.calls_ended:
+        click.echo(
+            f"  interviews broken off: {done.summary.interviews_broken_off}, "
+            f"calls ended: {done.summary.calls_ended}"
+        )
+    click.echo(f"  results sha256: {done.results_sha256}")

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cati import audit
+from cati.campaigns.freeze import ensure_open
 from cati.campaigns.instruments import campaign_instrument, instrument_of
 from cati.cases import service as cases
 from cati.console import states
@@ -182,6 +183,17 @@ def release_seat(session: Session, user_id: int, *, now: dt.datetime, reason: st
     session.flush()
 
 
+def _ensure_open_for_seat(session: Session, user_id: int) -> None:
+    """Refuse when the seat's case belongs to a closed campaign (checked before any seat lock)."""
+    campaign_id = session.execute(
+        select(Case.campaign_id)
+        .join(InterviewerSeat, InterviewerSeat.current_case_id == Case.id)
+        .where(InterviewerSeat.user_id == user_id)
+    ).scalar_one_or_none()
+    if campaign_id is not None:
+        ensure_open(session, campaign_id)
+
+
 def _open_interview(session: Session, case_id: int) -> Interview | None:
     return session.execute(
         select(Interview)
@@ -203,6 +215,9 @@ def connect_call(
     the same attempt returns the same interview.
     """
     now = _check_now(now)
+    campaign_id = session.execute(select(Case.campaign_id).where(Case.id == case_id)).scalar_one_or_none()
+    if campaign_id is not None:
+        ensure_open(session, campaign_id)
     seat = lock_seat(session, user_id)
     if (
         seat.status == S.on_call.value
@@ -539,6 +554,7 @@ def interview_action(
     now = _check_now(now)
     if action not in INTERVIEW_ACTIONS:
         raise Invalid(f"action {action!r} unknown: use one of {', '.join(INTERVIEW_ACTIONS)}")
+    _ensure_open_for_seat(session, user.id)
     seat = lock_seat(session, user.id)
     if seat.status != S.on_call.value or seat.current_interview_id is None:
         raise Conflict(f"no interview in hand (your seat is {seat.status})")
@@ -698,6 +714,7 @@ def record_disposition(
         raise Invalid(f"disposition {code} takes no appointment time")
     if note is not None and len(note) > 2000:
         raise Invalid("note is longer than 2000 characters")
+    _ensure_open_for_seat(session, user.id)
     seat = lock_seat(session, user.id)
     if seat.status != S.on_call.value or seat.current_case_id is None:
         raise Conflict(f"no call to code (your seat is {seat.status})")

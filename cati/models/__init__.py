@@ -12,6 +12,7 @@ from cati.models.campaigns import (
     Stratum,
 )
 from cati.models.cases import Attempt, Case, CaseStatus
+from cati.models.closures import CampaignClosure
 from cati.models.interviews import AnswerEvent, Interview
 from cati.models.seats import InterviewerSeat, SeatStatus
 from cati.models.users import ApiToken, Role, User, WebSession
@@ -24,6 +25,7 @@ __all__ = [
     "AuditHead",
     "Base",
     "Campaign",
+    "CampaignClosure",
     "CampaignStatus",
     "Case",
     "CaseStatus",

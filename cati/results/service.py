@@ -33,6 +33,7 @@ from cati.instrument_scoring import scheme_for
 from cati.models import Attempt, Case, CaseStatus, District, QuotaCell, User
 from cati.models import Interview as InterviewRow
 from cati.results.report import CellError, rates_report, score_responses
+from cati.results.sealed import sealed_results
 from dialer.schedule import final_disposition
 from questionnaire.engine import BadSavedState, Interview
 from questionnaire.model import Instrument
@@ -203,7 +204,13 @@ def _rates_pair(entries: list[tuple[str | None, bool]]) -> dict[str, Any]:
 
 
 def campaign_results(session: Session, campaign_id: int) -> dict[str, Any]:
-    """Scores of the valid questionnaires, AAPOR rates per district and overall, and counts."""
+    """Scores of the valid questionnaires, AAPOR rates per district and overall, and counts.
+
+    After close: the results stored at close, with their digest (they never change again).
+    """
+    sealed = sealed_results(session, campaign_id)
+    if sealed is not None:
+        return sealed
     campaign = get_campaign(session, campaign_id)
     instrument = campaign_instrument(campaign)
     export = export_rows(session, campaign_id)
