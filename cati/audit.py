@@ -151,9 +151,9 @@ def _seal_before_commit(session: Session) -> None:
 @event.listens_for(Session, "do_orm_execute")
 def _seal_before_reading_the_log(state: ORMExecuteState) -> None:
     """Reading the audit log in the same transaction sees the entries queued so far."""
-    if state.is_select and state.session.info.get(_PENDING):
-        if any(m.class_ in (AuditEntry, AuditHead) for m in state.all_mappers):
-            seal(state.session)
+    pending = state.is_select and state.session.info.get(_PENDING)
+    if pending and any(m.class_ in (AuditEntry, AuditHead) for m in state.all_mappers):
+        seal(state.session)
 
 
 @event.listens_for(Session, "after_soft_rollback")

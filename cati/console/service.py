@@ -795,6 +795,21 @@ def record_disposition(
     return seat, hang_up
 
 
+def _scored_for_log(instrument: Instrument, scored: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The scored row with every open (text) answer replaced by ``sha256:<hex>``."""
+    if scored is None:
+        return None
+    keep = {"stratum"}  # the one cell that is no item: the case's stratum code
+    return {
+        k: (
+            f"sha256:{ledger.sha256_text(str(v))}"
+            if k not in keep and v not in (None, "") and _is_text(instrument, k)
+            else v
+        )
+        for k, v in scored.items()
+    }
+
+
 def _interview_outcome(loaded: Loaded | None, added: list[AnswerEvent]) -> dict[str, Any]:
     """What the disposition did to the interview, for the audit log (problems text only hashed)."""
     if loaded is None:
@@ -804,7 +819,7 @@ def _interview_outcome(loaded: Loaded | None, added: list[AnswerEvent]) -> dict[
         "finished": row.finished,
         "interview_disposition": row.disposition,
         "valid_for_scoring": row.valid_for_scoring,
-        "score_row": row.score_row,
+        "score_row": _scored_for_log(loaded.instrument, row.score_row),
         "problems_sha256": ledger.sha256_text(row.problems_text),
         "events": [_event_details(loaded, ev) for ev in added],
     }
