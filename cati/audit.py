@@ -108,6 +108,8 @@ def record(
         details=clean,
         hash="",
     )
+    if session.get_transaction() is None:
+        session.connection()  # begin now, so a rollback before any other statement drops the entry
     tx = session.get_nested_transaction() or session.get_transaction()
     pending: list[_Pending] = session.info.setdefault(_PENDING, [])
     pending.append(_Pending(entry, [r for r in bind if r is not None], tx))
