@@ -155,6 +155,8 @@ class LedgerResult:
     rows: int
     bound_entries: int
     findings: list[Finding]
+    #: Findings beyond the ones kept.
+    more: int = 0
 
     @property
     def ok(self) -> bool:
@@ -207,6 +209,13 @@ def _stream_table(session: Session, table: str, batch: int) -> Iterator[tuple[in
         last = rows[-1].id
 
 
+def snapshot(session: Session) -> None:
+    """Read the chain and the tables from one snapshot (PostgreSQL), so a check while the service
+    writes sees each entry exactly with the rows it committed. Call before the session's first query."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
 def verify_ledger(session: Session, *, batch: int = 2000, limit: int = 50) -> LedgerResult:
     """Check every audited row against the latest entry that wrote it; at most ``limit`` findings kept."""
     expected, entries = expected_rows(session, batch=batch)
@@ -231,7 +240,7 @@ def verify_ledger(session: Session, *, batch: int = 2000, limit: int = 50) -> Le
                 add(Finding(table, row_id, want[0], "changed"))
     for (table, row_id), (seq, _) in sorted(expected.items(), key=lambda kv: kv[1][0]):
         add(Finding(table, row_id, seq, "deleted"))
-    return LedgerResult(checked, entries, findings)
+    return LedgerResult(checked, entries, findings, extra)
 
 
 # --------------------------------------------------------------------------------------------------

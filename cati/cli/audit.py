@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from cati.audit import verify_chain
 from cati.cli.common import cli_session, data_dir_option, load_settings
-from cati.ledger import LedgerResult, verify_ledger
+from cati.ledger import LedgerResult, snapshot, verify_ledger
 from cati.models import AuditEntry
 
 
@@ -29,6 +29,7 @@ def audit_verify(data_dir: Path | None) -> None:
     """
     settings = load_settings(data_dir)
     with cli_session(settings) as session:
+        snapshot(session)
         result = verify_chain(session)
         data = verify_ledger(session) if result.ok else None
         last = session.execute(
@@ -59,10 +60,12 @@ def _report_ledger(data: LedgerResult) -> None:
         )
         return
     click.echo(
-        f"数据与审计账本不符 / LEDGER BROKEN: {len(data.findings)} rows contradict the audit chain "
-        f"({data.rows} rows checked)",
+        f"数据与审计账本不符 / LEDGER BROKEN: {len(data.findings) + data.more} rows contradict "
+        f"the audit chain ({data.rows} rows checked)",
         err=True,
     )
     for f in data.findings:
         click.echo(f"  {f.zh()} / {f.en()}", err=True)
+    if data.more:
+        click.echo(f"  ……另有 {data.more} 行 / ... and {data.more} more rows", err=True)
     sys.exit(1)
