@@ -21,7 +21,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, event, insert, select, update
+from sqlalchemy import String, Table, Text, event, func, insert, literal, select, update
+from sqlalchemy import cast as sa_cast
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 from cati import ledger
@@ -126,43 +127,106 @@ def seal(session: Session) -> list[AuditEntry]:
     if not pending:
         return []
     session.flush()  # the transaction's own row locks first: the head is the last lock taken
-    # Core, not the unit of work: the head is held from this SELECT to the end of the commit, so
-    # the window is two round trips (lock; update + insert) and no ORM bookkeeping.
-    head_t, log_t = cast(Table, AuditHead.__table__), cast(Table, AuditEntry.__table__)
+    for p in pending:
+        if p.bind:
+            p.entry.details = {**p.entry.details, "ledger": ledger.bindings(*p.bind)}
+    out = [p.entry for p in pending]
+    if session.get_bind().dialect.name == "postgresql":
+        for entry in out:
+            _append_pg(session, entry)
+        return out
+    # SQLite: the write transaction is exclusive already; lock, number and hash in Python.
+    head_t, log_t = _tables()
     last_seq, last_hash = session.execute(
         select(head_t.c.last_seq, head_t.c.last_hash).where(head_t.c.id == 1).with_for_update()
     ).one()
-    out = []
-    for p in pending:
-        entry = p.entry
-        if p.bind:
-            entry.details = {**entry.details, "ledger": ledger.bindings(*p.bind)}
+    prev_before = last_hash
+    for entry in out:
         entry.seq = last_seq + 1
         entry.prev_hash = last_hash
         entry.hash = entry_hash(entry)
-        last_seq, last_hash = entry.seq, entry.hash
-        out.append(entry)
-    rows = [
-        {
-            "seq": e.seq,
-            "at": e.at,
-            "actor": e.actor,
-            "action": e.action,
-            "object_type": e.object_type,
-            "object_id": e.object_id,
-            "details": e.details,
-            "prev_hash": e.prev_hash,
-            "hash": e.hash,
-        }
-        for e in out
-    ]
-    move_head = update(head_t).where(head_t.c.id == 1).values(last_seq=last_seq, last_hash=last_hash)
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(insert(log_t).values(rows).add_cte(move_head.cte("moved")))
-    else:
-        session.execute(move_head)
-        session.execute(insert(log_t).values(rows))
+        prev_before, last_seq, last_hash = last_hash, entry.seq, entry.hash
+    session.execute(
+        update(head_t)
+        .where(head_t.c.id == 1)
+        .values(last_seq=last_seq, last_hash=last_hash, prev_hash=prev_before)
+    )
+    session.execute(insert(log_t).values([_row(e) for e in out]))
     return out
+
+
+def _tables() -> tuple[Table, Table]:
+    return cast(Table, AuditHead.__table__), cast(Table, AuditEntry.__table__)
+
+
+def _row(e: AuditEntry) -> dict[str, Any]:
+    return {
+        "seq": e.seq,
+        "at": e.at,
+        "actor": e.actor,
+        "action": e.action,
+        "object_type": e.object_type,
+        "object_id": e.object_id,
+        "details": e.details,
+        "prev_hash": e.prev_hash,
+        "hash": e.hash,
+    }
+
+
+def _append_pg(session: Session, entry: AuditEntry) -> None:
+    """One statement: lock and move the head, hash in the database, insert the entry.
+
+    The head is then held only for this statement's own work and the commit. The entry's
+    canonical form (``_canonical``) ends with ``"prev_hash":"<hash>","seq":<n>}`` (sorted keys),
+    so Python sends what comes before and PostgreSQL's ``sha256`` hashes the same bytes
+    ``entry_hash`` would; ``verify_chain`` recomputes every hash in Python all the same.
+    """
+    head_t, log_t = _tables()
+    body = {
+        "at": entry.at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "actor": entry.actor,
+        "action": entry.action,
+        "object_type": entry.object_type,
+        "object_id": entry.object_id,
+        "details": entry.details,
+    }
+    text_before = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    prefix = text_before[:-1] + ',"prev_hash":"'
+    next_seq = head_t.c.last_seq + 1
+    canonical = (
+        literal(prefix, Text)
+        + head_t.c.last_hash
+        + literal('","seq":', Text)
+        + sa_cast(next_seq, Text)
+        + literal("}", Text)
+    )
+    moved = (
+        update(head_t)
+        .where(head_t.c.id == 1)
+        .values(
+            prev_hash=head_t.c.last_hash,
+            last_seq=next_seq,
+            last_hash=func.encode(func.sha256(func.convert_to(canonical, "UTF8")), "hex"),
+        )
+        .returning(head_t.c.last_seq, head_t.c.prev_hash, head_t.c.last_hash)
+        .cte("moved")
+    )
+    values = select(
+        moved.c.last_seq,
+        literal(entry.at, log_t.c.at.type),
+        literal(entry.actor, String),
+        literal(entry.action, String),
+        literal(entry.object_type, String),
+        literal(entry.object_id, String),
+        literal(entry.details, log_t.c.details.type),
+        moved.c.prev_hash,
+        moved.c.last_hash,
+    )
+    columns = ["seq", "at", "actor", "action", "object_type", "object_id", "details", "prev_hash", "hash"]
+    seq, prev_hash, hash_ = session.execute(
+        insert(log_t).from_select(columns, values).returning(log_t.c.seq, log_t.c.prev_hash, log_t.c.hash)
+    ).one()
+    entry.seq, entry.prev_hash, entry.hash = seq, prev_hash, hash_
 
 
 @event.listens_for(Session, "before_commit")

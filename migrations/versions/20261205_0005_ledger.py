@@ -4,7 +4,7 @@ From this revision on every write of an ``answer_events``, ``interviews`` or ``a
 an audit entry binding the row's digest (``cati.ledger``), and ``cati audit verify`` fails on any
 row no entry binds. Rows already in a database from before are bound here, as they stand, by
 ``ledger.adopted`` entries (500 rows each): the ledger vouches for them from this migration on, not
-for what happened to them before. No schema change.
+for what happened to them before. Adds ``audit_head.prev_hash`` for the one-statement append.
 
 Revision ID: 0005_ledger
 Revises: 0003_seat_indexes
@@ -13,6 +13,7 @@ Create Date: 2026-12-05 14:00:00+00:00
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.orm import Session
 
@@ -25,6 +26,9 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     from cati import audit, ledger
 
+    # The head remembers the hash before the last entry, so PostgreSQL appends an entry in one
+    # statement (UPDATE audit_head ... RETURNING feeding the INSERT): the head lock's window.
+    op.add_column("audit_head", sa.Column("prev_hash", sa.String(length=64), nullable=True))
     session = Session(bind=op.get_bind())
     rows = list(ledger.unbound_rows(session))
     for n, chunk in enumerate(ledger.adopt_chunks(rows), start=1):
@@ -40,4 +44,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Nothing to undo: audit entries are append-only and stay in the chain."""
+    """Audit entries are append-only and stay in the chain; only the head's helper column goes."""
+    with op.batch_alter_table("audit_head") as batch:
+        batch.drop_column("prev_hash")
