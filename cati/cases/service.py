@@ -477,8 +477,29 @@ def start_attempt(
     session.add(attempt)
     case.attempts_count += 1
     _touch(case, now)
-    session.flush()
+    _record_attempt(session, attempt, "attempt.started", now)
     return attempt
+
+
+def _record_attempt(session: Session, a: Attempt, action: str, now: dt.datetime, actor: str = SYSTEM) -> None:
+    """Audit one write of an attempt, bound as committed (see ``cati.ledger``)."""
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action=action,
+        object_type="attempt",
+        object_id=a.id,
+        details={
+            "case_id": a.case_id,
+            "outcome": a.outcome,
+            "hangup_cause": a.hangup_cause,
+            "disposition": a.disposition,
+            "abandoned": a.abandoned,
+        },
+        at=now,
+        bind=[a],
+    )
 
 
 def _attempt_and_case(session: Session, ref: Attempt | str | int) -> tuple[Attempt, Case]:
@@ -508,7 +529,7 @@ def mark_answered(session: Session, attempt: Attempt | str | int, *, now: dt.dat
     if a.answered_at is None and a.ended_at is None:
         a.answered_at = now
         a.outcome = "answered"
-        session.flush()
+        _record_attempt(session, a, "attempt.answered", now)
     return a
 
 
@@ -528,7 +549,7 @@ def mark_connected(
     a.interviewer_id = interviewer_id
     states.transition(c, CaseStatus.interviewing, why="connected to an interviewer")
     _touch(c, now)
-    session.flush()
+    _record_attempt(session, a, "attempt.connected", now, actor=f"user:{interviewer_id}")
     return a
 
 
@@ -553,7 +574,7 @@ def mark_abandoned(session: Session, attempt: Attempt | str | int, *, now: dt.da
         opening = ctx.windows.next_opening(c.stratum, tomorrow)
         c.next_call_at = opening or tomorrow
     _touch(c, now)
-    session.flush()
+    _record_attempt(session, a, "attempt.abandoned", now)
     return a
 
 
@@ -689,6 +710,7 @@ def record_call_result(
     a.outcome = outcome
     a.hangup_cause = hangup_cause
     a.disposition = code
+    _record_attempt(session, a, "attempt.ended", now, actor=actor)
     if c.status == CaseStatus.dialling.value:
         ctx = campaign_rules(session, a.campaign_id)
         _apply(session, ctx, c, code, now, actor=actor, abandoned=a.abandoned)
@@ -748,6 +770,7 @@ def record_interviewer_outcome(
     if a is None:
         raise Conflict(f"case {c.id} has no attempt to record an outcome on")
     a.disposition = disposition_code
+    _record_attempt(session, a, "attempt.coded", now, actor=actor)
     ctx = campaign_rules(session, c.campaign_id)
     if disposition_code == "1.1":
         cell = session.execute(
@@ -830,8 +853,13 @@ def reconcile_open_attempts(
             action="attempt.lost",
             object_type="attempt",
             object_id=a.id,
-            details={"case_id": c.id, "channel_id": a.channel_id, "case_status": c.status},
+            details={
+                "case_id": c.id,
+                "channel_id": a.channel_id,
+                "case_status": c.status,
+            },
             at=now,
+            bind=[a],
         )
         if c.status == CaseStatus.dialling.value:
             ctx = campaign_rules(session, a.campaign_id)

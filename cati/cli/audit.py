@@ -1,4 +1,4 @@
-"""``cati audit``: check the hash chain of the audit log."""
+"""``cati audit``: check the hash chain of the audit log, and the scored data against it."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from cati.audit import verify_chain
 from cati.cli.common import cli_session, data_dir_option, load_settings
+from cati.ledger import LedgerResult, snapshot, verify_ledger
 from cati.models import AuditEntry
 
 
@@ -21,10 +22,16 @@ def audit() -> None:
 @audit.command("verify")
 @data_dir_option
 def audit_verify(data_dir: Path | None) -> None:
-    """Recompute the chain: exit 0 with a summary, or exit 1 naming the first broken entry."""
+    """Recompute the chain, then check answers, interviews and attempts against it (the ledger).
+
+    Exit 0 with a summary, or exit 1 naming the first broken entry, or every row (table, id) that
+    contradicts the entry that last wrote it.
+    """
     settings = load_settings(data_dir)
     with cli_session(settings) as session:
+        snapshot(session)
         result = verify_chain(session)
+        data = verify_ledger(session) if result.ok else None
         last = session.execute(
             select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)
         ).scalar_one_or_none()
@@ -33,10 +40,32 @@ def audit_verify(data_dir: Path | None) -> None:
         )
     if result.ok:
         click.echo(f"audit chain ok: {result.checked} entries verified{head}")
+        assert data is not None
+        _report_ledger(data)
         return
     where = f"entry {result.broken_seq}" if result.broken_seq is not None else "the chain head"
     click.echo(
         f"audit chain BROKEN at {where}: {result.reason} ({result.checked} entries verified before it)",
         err=True,
     )
+    sys.exit(1)
+
+
+def _report_ledger(data: LedgerResult) -> None:
+    """Print the data check; exit 1 when any row contradicts the ledger."""
+    if data.ok:
+        click.echo(
+            f"数据与审计账本一致: {data.rows} 行已核对 / "
+            f"ledger ok: {data.rows} rows of answers, interviews and attempts match the chain"
+        )
+        return
+    click.echo(
+        f"数据与审计账本不符 / LEDGER BROKEN: {len(data.findings) + data.more} rows contradict "
+        f"the audit chain ({data.rows} rows checked)",
+        err=True,
+    )
+    for f in data.findings:
+        click.echo(f"  {f.zh()} / {f.en()}", err=True)
+    if data.more:
+        click.echo(f"  ……另有 {data.more} 行 / ... and {data.more} more rows", err=True)
     sys.exit(1)

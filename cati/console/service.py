@@ -22,7 +22,7 @@ from sqlalchemy import case as sql_case
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cati import audit
+from cati import audit, ledger
 from cati.campaigns.freeze import ensure_open
 from cati.campaigns.instruments import campaign_instrument, instrument_of
 from cati.cases import service as cases
@@ -276,8 +276,13 @@ def connect_call(
         action=action,
         object_type="interview",
         object_id=row.id,
-        details={"case_id": c.id, "attempt_id": attempt_id, "interviewer_id": user_id},
+        details={
+            "case_id": c.id,
+            "attempt_id": attempt_id,
+            "interviewer_id": user_id,
+        },
         at=now,
+        bind=[row, attempt],
     )
     return row
 
@@ -513,17 +518,18 @@ def _event_kind(action: str, previous: object) -> str:
     return action
 
 
-def _save(session: Session, loaded: Loaded, first_new_event: int) -> None:
+def _save(session: Session, loaded: Loaded, first_new_event: int) -> list[AnswerEvent]:
     """Store the engine state with a new version and log its new events, in the caller's transaction."""
     row, engine = loaded.row, loaded.engine
     row.state = engine.to_dict()
     row.version += 1
     row.disposition = engine.disposition
     events = engine.events
+    added: list[AnswerEvent] = []
     for seq in range(first_new_event, len(events)):
         ev = events[seq]
         value = None if ev.value is None else str(ev.value)
-        session.add(
+        added.append(
             AnswerEvent(
                 interview_id=row.id,
                 seq=seq,
@@ -533,7 +539,49 @@ def _save(session: Session, loaded: Loaded, first_new_event: int) -> None:
                 at=ev.at,
             )
         )
+    session.add_all(added)
     session.flush()
+    return added
+
+
+def _event_details(loaded: Loaded, ev: AnswerEvent) -> dict[str, Any]:
+    """An answer event for the audit log: a closed answer in clear, free text only as its SHA-256."""
+    out: dict[str, Any] = {"seq": ev.seq, "item_id": ev.item_id, "kind": ev.kind}
+    if ev.value is not None:
+        if _is_text(loaded.instrument, ev.item_id):
+            out["value_sha256"] = ledger.sha256_text(ev.value)
+        else:
+            out["value"] = ev.value
+    return out
+
+
+def _is_text(instrument: Instrument, item_id: str) -> bool:
+    from questionnaire.model import ItemKind
+
+    try:
+        return instrument.item(item_id).kind is ItemKind.TEXT
+    except KeyError:
+        return True  # unknown item: treat as free text, never in clear
+
+
+def _record_save(
+    session: Session, loaded: Loaded, added: list[AnswerEvent], *, actor: str, action: str, now: dt.datetime
+) -> None:
+    """One audit entry per save (one key press): its events and the interview row as written."""
+    row = loaded.row
+    audit.record(
+        session,
+        actor=actor,
+        action=action,
+        object_type="interview",
+        object_id=row.id,
+        details={
+            "version": row.version,
+            "events": [_event_details(loaded, ev) for ev in added],
+        },
+        at=now,
+        bind=[*added, row],
+    )
 
 
 def interview_action(
@@ -582,7 +630,9 @@ def interview_action(
         raise Invalid(str(exc)) from None
     except InvalidAction as exc:
         raise Conflict(str(exc)) from None
-    _save(session, loaded, before)
+    added = _save(session, loaded, before)
+    kind = added[-1].kind if added else action
+    _record_save(session, loaded, added, actor=user.username, action=f"interview.{kind}", now=now)
     return loaded
 
 
@@ -721,6 +771,7 @@ def record_disposition(
     c = session.get(Case, seat.current_case_id)
     assert c is not None
     loaded = None
+    added: list[AnswerEvent] = []
     if seat.current_interview_id is not None:
         loaded = load_interview(session, seat.current_interview_id, lock=True)
     aapor = choice.aapor
@@ -746,7 +797,7 @@ def record_disposition(
         engine, row = loaded.engine, loaded.row
         keep = choice.resumable and not engine.is_final
         if not keep:
-            _save(session, loaded, before)
+            added = _save(session, loaded, before)
             row.finished = True
             row.ended_at = now
             row.disposition = aapor
@@ -756,6 +807,7 @@ def record_disposition(
             row.problems_text = _suggestions(engine, loaded.instrument)
     hang_up: int | None = None
     talk = 0
+    attempt = None
     if seat.current_attempt_id is not None:
         attempt = session.get(Attempt, seat.current_attempt_id)
         if attempt is not None:
@@ -783,11 +835,43 @@ def record_disposition(
             "interview_id": seat.current_interview_id,
             "appointment_at": appointment_at.isoformat() if appointment_at else None,
             "same_interviewer": bool(same_interviewer and appointment_at),
+            **_interview_outcome(loaded, added),
         },
         at=now,
+        bind=[*added, loaded.row if loaded else None, attempt],
     )
     session.flush()
     return seat, hang_up
+
+
+def _scored_for_log(instrument: Instrument, scored: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The scored row with every open (text) answer replaced by ``sha256:<hex>``."""
+    if scored is None:
+        return None
+    keep = {"stratum"}  # the one cell that is no item: the case's stratum code
+    return {
+        k: (
+            f"sha256:{ledger.sha256_text(str(v))}"
+            if k not in keep and v not in (None, "") and _is_text(instrument, k)
+            else v
+        )
+        for k, v in scored.items()
+    }
+
+
+def _interview_outcome(loaded: Loaded | None, added: list[AnswerEvent]) -> dict[str, Any]:
+    """What the disposition did to the interview, for the audit log (problems text only hashed)."""
+    if loaded is None:
+        return {}
+    row = loaded.row
+    return {
+        "finished": row.finished,
+        "interview_disposition": row.disposition,
+        "valid_for_scoring": row.valid_for_scoring,
+        "score_row": _scored_for_log(loaded.instrument, row.score_row),
+        "problems_sha256": ledger.sha256_text(row.problems_text),
+        "events": [_event_details(loaded, ev) for ev in added],
+    }
 
 
 def hang_up(session: Session, user: User, *, now: dt.datetime) -> int | None:

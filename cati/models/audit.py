@@ -35,3 +35,5 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     last_hash: Mapped[str] = mapped_column(String(64))
+    #: The hash before the last entry: lets one UPDATE ... RETURNING append an entry (PostgreSQL).
+    prev_hash: Mapped[str | None] = mapped_column(String(64), default=None)
