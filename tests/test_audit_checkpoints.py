@@ -127,6 +127,12 @@ def test_flipped_signature_byte_fails(env: dict[str, str], tmp_path: Path) -> No
     path.write_text(json.dumps(data), encoding="utf-8")
     code, _, err = run(["audit", "verify", "--checkpoint", str(path)], env)
     assert code == 1 and "signature invalid" in err
+    # A fingerprint that is not the key's is a bad file, not a silent pass.
+    data = checkpoint_file(env, path)
+    data["key_fingerprint"] = "0000:" + data["key_fingerprint"][5:]
+    path.write_text(json.dumps(data), encoding="utf-8")
+    code, _, err = run(["audit", "verify", "--checkpoint", str(path)], env)
+    assert code == 2 and "key_fingerprint does not match public_key" in err
     # An edited size under the original signature fails the same way.
     data = checkpoint_file(env, path)
     data["size"] = 0

@@ -12,7 +12,6 @@ only flush: the caller's transaction stores a checkpoint with the change it foll
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 import re
@@ -69,7 +68,6 @@ class Checkpoint:
             "public_key": self.public_key,
             "key_fingerprint": self.key_fingerprint,
             "signature": self.signature,
-            "signature_base64": base64.b64encode(bytes.fromhex(self.signature)).decode(),
         }
 
     def dumps(self) -> str:
@@ -120,7 +118,13 @@ def parse(text: str) -> Checkpoint:
             "public_key/signature 应为 32/64 字节十六进制 / "
             "public_key and signature must be 32 and 64 bytes of hex"
         ) from None
-    return Checkpoint(size, head_hash, at, public_key.lower(), signature.lower(), fmt)
+    checkpoint = Checkpoint(size, head_hash, at, public_key.lower(), signature.lower(), fmt)
+    shown = data.get("key_fingerprint")
+    if shown is not None and shown != checkpoint.key_fingerprint:
+        raise CheckpointFileError(
+            "key_fingerprint 与 public_key 不符 / key_fingerprint does not match public_key"
+        )
+    return checkpoint
 
 
 def _head(session: Session) -> tuple[int, str]:
