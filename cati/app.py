@@ -111,10 +111,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from cati.checkpoints.job import run_periodic
 
         bind_signer(app.state.sessionmaker, app.state.signer)
-        checkpoints = asyncio.create_task(
-            run_periodic(app.state.sessionmaker, app.state.signer, settings.checkpoint_minutes * 60),
-            name="cati-checkpoints",
-        )
         service = None
         if settings.dialer:
             from cati.dialing.service import DialerService
@@ -122,6 +118,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             service = DialerService(settings, app.state.sessionmaker, app.state.bus, app.state.clock)
             await service.start()
             app.state.dialer = service
+        checkpoints = asyncio.create_task(
+            run_periodic(app.state.sessionmaker, app.state.signer, settings.checkpoint_minutes * 60),
+            name="cati-checkpoints",
+        )
         try:
             yield
         finally:

@@ -380,3 +380,15 @@ def test_key_creation_is_atomic_under_a_race(tmp_path: Path) -> None:
         t.join()
     assert len(set(results)) == 1 and len(results) == 8
     assert sorted(os.listdir(path.parent)) == ["key.pem"]
+
+
+def test_a_broken_chain_extends_no_checkpoint(env: dict[str, str], engine: Engine, tmp_path: Path) -> None:
+    add_users(env, "a1", "a2")
+    path = tmp_path / "cp.json"
+    checkpoint_file(env, path)
+    with engine.begin() as c:  # a clumsy edit: entry 1 changed, nothing re-hashed
+        c.execute(update(AuditEntry).where(AuditEntry.seq == 1).values(actor="mallory"))
+    code, out, err = run(["audit", "verify", "--checkpoint", str(path)], env)
+    assert code == 1 and out == ""
+    assert "audit chain BROKEN at entry 1" in err
+    assert f"checkpoint FAILED {path}" in err and "the audit chain itself is broken" in err

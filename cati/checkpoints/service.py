@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from cati.audit import GENESIS_HASH, verify_chain
+from cati.audit import GENESIS_HASH, VerifyResult, verify_chain
 from cati.checkpoints.keys import Signer, SignerSource, fingerprint, verify_signature
 from cati.models import AuditCheckpoint, AuditEntry, AuditHead, Campaign, CampaignStatus, utcnow
 
@@ -234,12 +234,16 @@ class CheckResult:
     problem: str | None
 
 
-def check_against(session: Session, named: Sequence[tuple[str, Checkpoint]]) -> list[CheckResult]:
+def check_against(
+    session: Session, named: Sequence[tuple[str, Checkpoint]], chain: VerifyResult | None = None
+) -> list[CheckResult]:
     """Each checkpoint (given files, then the stored table) checked against the log as it is now.
 
-    A broken chain fails them all: a log that does not verify extends nothing.
+    A broken chain fails them all: a log that does not verify extends nothing. Pass the chain's
+    result if the caller has it (recomputing a long chain twice is slow).
     """
-    chain = verify_chain(session)
+    if chain is None:
+        chain = verify_chain(session)
     out: list[CheckResult] = []
     for name, cp in [*named, *((f"stored #{row.id}", from_row(row)) for row in stored(session))]:
         problem = extension_problem(session, cp)

@@ -31,8 +31,8 @@ def audit_verify(checkpoint: tuple[Path, ...], data_dir: Path | None) -> None:
     settings = load_settings(data_dir)
     given = read_checkpoints(checkpoint)
     with cli_session(settings) as session:
-        anchors = check_checkpoints(session, settings, given)
         result = verify_chain(session)
+        anchors = check_checkpoints(session, settings, given, result)
         last = session.execute(
             select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)
         ).scalar_one_or_none()

@@ -11,6 +11,7 @@ from typing import Any
 import click
 from sqlalchemy.orm import Session
 
+from cati.audit import VerifyResult
 from cati.checkpoints import (
     Checkpoint,
     CheckpointFileError,
@@ -96,7 +97,7 @@ class AnchorReport:
 
 
 def check_checkpoints(
-    session: Session, settings: Settings, given: list[tuple[str, Checkpoint]]
+    session: Session, settings: Settings, given: list[tuple[str, Checkpoint]], chain: VerifyResult
 ) -> AnchorReport:
     """Check the given checkpoints and the stored ones against the log (never creates a key)."""
     notes: list[str] = []
@@ -106,7 +107,7 @@ def check_checkpoints(
         local = signer.fingerprint if signer is not None else None
     except KeyFileError as exc:
         notes.append(f"注意 / note: {exc.detail}")
-    return AnchorReport(check_against(session, given), local, notes)
+    return AnchorReport(check_against(session, given, chain), local, notes)
 
 
 def _signer(settings: Settings) -> SignerSource:
