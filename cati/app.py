@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cati import __version__
 from cati.auth.access import NotAuthenticated, check_routes, public
+from cati.checkpoints.keys import SignerSource
 from cati.clock import Clock
 from cati.db import make_engine, make_sessionmaker
 from cati.dialing.control import NullDialer
@@ -103,6 +105,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         install_session_events(app.state.sessionmaker, app.state.bus)
         # One service clock for the dialer, the scheduler and the built-in PBX (docs/dialing.md).
         app.state.clock = Clock(speed=settings.speed, start=settings.sim_start)
+        # Signed audit checkpoints (docs/audit.md): at every campaign status change, in its
+        # transaction, and every few minutes of fieldwork. The key loads on first use.
+        from cati.checkpoints import bind_signer
+        from cati.checkpoints.job import run_periodic
+
+        bind_signer(app.state.sessionmaker, app.state.signer)
         service = None
         if settings.dialer:
             from cati.dialing.service import DialerService
@@ -110,10 +118,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             service = DialerService(settings, app.state.sessionmaker, app.state.bus, app.state.clock)
             await service.start()
             app.state.dialer = service
+        checkpoints = asyncio.create_task(
+            run_periodic(app.state.sessionmaker, app.state.signer, settings.checkpoint_minutes * 60),
+            name="cati-checkpoints",
+        )
         try:
             yield
         finally:
             app.state.dialer = NullDialer()
+            checkpoints.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await checkpoints
             if service is not None:
                 await service.stop()
             engine.dispose()
@@ -127,6 +142,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.bus = EventBus()
     app.state.dialer = NullDialer()
     app.state.clock = Clock(speed=settings.speed, start=settings.sim_start)
+    app.state.signer = SignerSource(settings)
 
     swagger = "/static/vendor/swagger-ui-dist"
 
@@ -183,6 +199,7 @@ def _routers() -> list[APIRouter]:
     """Every feature's router; a new feature adds its router here."""
     from cati.auth.endpoints import router as auth_router
     from cati.campaigns.endpoints import router as campaigns_router
+    from cati.checkpoints.endpoints import router as audit_router
     from cati.console.endpoints import page_router as console_page_router
     from cati.console.endpoints import router as console_router
     from cati.dialing.endpoints import router as dialer_router
@@ -193,6 +210,7 @@ def _routers() -> list[APIRouter]:
         auth_router,
         campaigns_router,
         results_router,
+        audit_router,
         console_router,
         console_page_router,
         dialer_router,

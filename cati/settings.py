@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     instruments_dir: Path | None = None
     max_body_bytes: int = 1_000_000
 
+    # Audit checkpoints (docs/audit.md): the Ed25519 key that signs them (default
+    # ``<data dir>/keys/audit-signing-key.pem``, created on first use) and how often the service
+    # writes one while a campaign is in fieldwork.
+    signing_key_file: Path | None = None
+    checkpoint_minutes: float = Field(default=10.0, gt=0, le=24 * 60)
+
     @model_validator(mode="after")
     def _check_telephony(self) -> Settings:
         for name, fields in (

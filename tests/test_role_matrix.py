@@ -24,6 +24,7 @@ ADMIN = frozenset({Role.admin})
 RESULTS = frozenset({Role.assessor, Role.supervisor, Role.admin})
 INTERVIEWER = frozenset({Role.interviewer})
 READERS = frozenset({Role.interviewer, Role.supervisor, Role.admin})
+AUDIT = frozenset({Role.witness, Role.assessor, Role.supervisor, Role.admin})
 
 #: (method, path) -> roles allowed, or PUBLIC. The single source of truth for this test.
 TABLE: dict[tuple[str, str], frozenset[Role] | str] = {
@@ -41,6 +42,8 @@ TABLE: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/api/v1/campaigns/{campaign_id}/results"): RESULTS,
     ("GET", "/api/v1/campaigns/{campaign_id}/exports/responses.csv"): RESULTS,
     ("GET", "/api/v1/dialer/status"): frozenset({Role.admin, Role.supervisor}),
+    ("GET", "/api/v1/audit/key"): AUDIT,
+    ("GET", "/api/v1/audit/checkpoints/latest"): AUDIT,
     ("GET", "/login"): PUBLIC,
     ("POST", "/login"): PUBLIC,
     ("POST", "/logout"): EVERYONE,

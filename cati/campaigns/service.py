@@ -25,6 +25,7 @@ from cati.campaigns.schemas import (
     QuotaCellRead,
 )
 from cati.campaigns.states import check_transition
+from cati.checkpoints.service import checkpoint_if_bound
 from cati.errors import Conflict, NotFound
 from cati.models import Campaign, CampaignStatus, District, ExchangePrefix, QuotaCell, Stratum, utcnow
 from dialer.rdd import Frame, campaign_commitment, new_seed
@@ -142,7 +143,9 @@ def list_campaigns(session: Session) -> Sequence[Campaign]:
 def change_status(session: Session, campaign_id: int, target: CampaignStatus, *, actor: str) -> Campaign:
     """Move a campaign to ``target`` if the transition table allows it; audited.
 
-    Publishing draws the secret seed and stores its commitment; closing reveals the seed.
+    Publishing draws the secret seed and stores its commitment; closing reveals the seed. If the
+    edge bound a signer to the session (the service and the CLI do), a signed audit checkpoint
+    covering the change is stored in the same transaction.
     """
     campaign = get_campaign(session, campaign_id, for_update=True)
     current = CampaignStatus(campaign.status)
@@ -167,6 +170,8 @@ def change_status(session: Session, campaign_id: int, target: CampaignStatus, *,
         object_id=campaign.id,
         details=details,
     )
+    # The outside anchor (docs/audit.md): a signed checkpoint covering this change, committed with it.
+    checkpoint_if_bound(session, reason=f"campaign {campaign.id} {current.value}->{target.value}")
     return campaign
 
 

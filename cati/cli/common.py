@@ -58,9 +58,14 @@ def cli_actor() -> str:
 @contextmanager
 def cli_session(settings: Settings) -> Iterator[Session]:
     """A session for one CLI command, committed when the command succeeds."""
+    from cati.checkpoints import SignerSource, bind_signer
+
     engine = make_engine(settings.effective_database_url)
     try:
-        with transaction(make_sessionmaker(engine)) as session:
+        factory = make_sessionmaker(engine)
+        # Campaign status changes sign a checkpoint (docs/audit.md); the key loads only then.
+        bind_signer(factory, SignerSource(settings))
+        with transaction(factory) as session:
             yield session
     finally:
         engine.dispose()

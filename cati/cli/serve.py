@@ -38,5 +38,12 @@ def serve(host: str, port: int, data_dir: Path | None) -> None:
             raise CliError(
                 f"database schema is behind (at {at}, code needs {', '.join(heads)}): run `cati db upgrade`"
             )
+    from cati.checkpoints import KeyFileError, SignerSource
+
+    try:  # the audit signing key: created now on first start, a bad one stops here (docs/audit.md)
+        fingerprint = SignerSource(settings).get().fingerprint
+    except KeyFileError as exc:
+        raise CliError(str(exc.detail)) from None
+    click.echo(f"audit signing key fingerprint: {fingerprint}", err=True)
     click.echo(f"serving on http://{host}:{port}/ (data: {url.split('@')[-1]})", err=True)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")

@@ -38,6 +38,7 @@ from cati.campaigns import service as campaigns
 from cati.campaigns.instruments import resolve_instrument
 from cati.campaigns.loader import load_campaign_file
 from cati.campaigns.schemas import CallingWindows, CampaignSpec, Quota, Window
+from cati.checkpoints import SignerSource, bind_signer
 from cati.db import REPO_ROOT, make_engine, make_sessionmaker, transaction, upgrade
 from cati.demo.interviewers import CrewConfig, Stats, run_crew
 from cati.errors import NotFound
@@ -215,6 +216,7 @@ def prepare_demo(settings: Settings, options: DemoOptions) -> DemoSetup:
     engine = make_engine(url)
     try:
         factory = make_sessionmaker(engine)
+        bind_signer(factory, SignerSource(settings))
         with transaction(factory) as s:
             try:
                 campaign = campaigns.get_campaign_by_code(s, spec.code)

@@ -1,6 +1,6 @@
 """All tables. Import from here so Alembic and the app see the whole metadata."""
 
-from cati.models.audit import AuditEntry, AuditHead
+from cati.models.audit import AuditCheckpoint, AuditEntry, AuditHead
 from cati.models.base import Base, utcnow
 from cati.models.campaigns import (
     Campaign,
@@ -21,6 +21,7 @@ __all__ = [
     "AnswerEvent",
     "ApiToken",
     "Attempt",
+    "AuditCheckpoint",
     "AuditEntry",
     "AuditHead",
     "Base",

@@ -37,3 +37,23 @@ class AuditHead(Base):
     last_hash: Mapped[str] = mapped_column(String(64))
     #: The hash before the last entry: lets one UPDATE ... RETURNING append an entry (PostgreSQL).
     prev_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class AuditCheckpoint(Base):
+    """A signed statement of the chain's size and head hash at a moment (docs/audit.md).
+
+    A copy kept outside the database (by a witness) proves later that the log only grew since.
+    """
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    format: Mapped[str] = mapped_column(String(40))
+    #: The last seq covered (0: the empty log).
+    size: Mapped[int] = mapped_column(Integer, index=True)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column()
+    #: Why it was written: ``periodic``, ``cli``, ``campaign <id> <from>-><to>``.
+    reason: Mapped[str] = mapped_column(String(64))
+    public_key: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(128))
