@@ -84,6 +84,7 @@ def _answers(row: InterviewRow, instrument: Instrument) -> dict[str, str]:
 
 
 def _safe_text(text: str) -> str:
+    """A cell a user or an interviewer's name controls, made inert for spreadsheets (formula prefix)."""
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
@@ -135,7 +136,7 @@ def export_rows(session: Session, campaign_id: int, *, include_all: bool = False
                 "valid": "1" if interview.valid_for_scoring else "0",
                 "disposition": interview.disposition or "",
                 "interviewer_id": "" if interview.interviewer_id is None else str(interview.interviewer_id),
-                "interviewer": username or "",
+                "interviewer": _safe_text(username or ""),
                 "started_at": _iso(interview.started_at, zone),
                 "ended_at": _iso(interview.ended_at, zone),
             }
