@@ -9,12 +9,14 @@ import io
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from console_support import Fieldwork, browser_login, deliver_call, make_fieldwork
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from support import Users
 
-from cati.models import Interview, Role
+from cati.cli import cli
+from cati.models import Interview, Role, User
 
 SCREENING = [1, 45, 1]
 RATED = ["overall", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8", "q9", "q10"]
@@ -116,3 +118,20 @@ def test_api_answers_are_never_cached(client: TestClient, users: Users) -> None:
         assert r.headers["cache-control"] == "no-store", r.url
     refused = client.post("/api/v1/console/ready", json={})  # no CSRF header: 403
     assert refused.status_code == 403 and refused.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize("bad", ["\udcff", "a\x00b"])
+def test_the_cli_refuses_unstorable_arguments(db_url: str, engine: Engine, bad: str) -> None:
+    """Bytes that are not UTF-8 reach argv as lone surrogates; a display name with one is refused."""
+    args = ["user", "create", "--username", "li", "--role", "interviewer", "--display-name", bad]
+    result = CliRunner().invoke(
+        cli,
+        [*args, "--password-stdin"],
+        env={"CATI_DATABASE_URL": db_url, "CATI_ARGON2_TIME_COST": "1", "CATI_ARGON2_MEMORY_KIB": "1024"},
+        input="correct horse\n",
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: ") and "不允许的字符" in result.stderr
+    assert "Traceback" not in result.output
+    with engine.connect() as c:
+        assert c.execute(select(User)).first() is None

@@ -21,6 +21,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from cati import audit
+from cati.api.guards import BAD_CHAR_MESSAGE, has_bad_char
 from cati.auth import throttle
 from cati.auth.passwords import check_password_rules, hash_password, spend_verification_time, verify_password
 from cati.errors import Conflict, Invalid
@@ -63,6 +64,8 @@ def create_user(
         role = Role(role)
     except ValueError:
         raise Invalid(f"unknown role {role!r}; roles: {', '.join(r.value for r in Role)}") from None
+    if has_bad_char(username) or has_bad_char(display_name):
+        raise Invalid(f"用户名或显示名称{BAD_CHAR_MESSAGE}")
     if extension is not None and not (extension.isdigit() and 1 <= len(extension) <= 32):
         raise Invalid("extension must be digits only")
     try:
