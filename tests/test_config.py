@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 import re
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -116,3 +118,44 @@ async def test_link_changes_reach_the_log(
     assert (logging.INFO, f"dialer: PBX link connecting / reconnecting: {where}") in mine
     refused = [m for level, m in mine if level == logging.ERROR and "refused the AMI login" in m]
     assert refused and where in refused[0]
+
+
+async def test_link_up_and_down_reach_the_log(
+    db_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="cati")
+    rig = build(db_url, tmp_path, mode="progressive", seats=1, cases_count=1, ami_host="127.0.0.1")
+    pbx = SimPbx(SimPbxConfig(username=rig.settings.ami_username, secret=rig.settings.ami_secret))
+    _, port = await pbx.start("127.0.0.1", 0)
+    rig.settings.ami_port = port
+    where = f"Asterisk AMI 127.0.0.1:{port}"
+    try:
+        service = await rig.start()
+        await wait_for("link up", lambda: service.status()["link"] == "up")
+        await pbx.stop()
+        await wait_for("link down", lambda: service.status()["link"] != "up")
+        await wait_for(
+            "the down line",
+            lambda: any(r.levelno == logging.WARNING for r in caplog.records if "link down" in r.msg),
+        )
+    finally:
+        await rig.close()
+    mine = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "cati.dialing.service"]
+    assert (logging.INFO, f"dialer: PBX link up: {where}") in mine
+    down = [m for level, m in mine if level == logging.WARNING and m.startswith("dialer: PBX link down")]
+    assert down and where in down[0]
+
+
+def test_serve_puts_the_service_log_on_the_console() -> None:
+    """``cati serve``'s logging config: the dialer's INFO lines reach stderr (uvicorn alone drops them)."""
+    code = (
+        "import logging, logging.config\n"
+        "from cati.cli.serve import log_config\n"
+        "logging.config.dictConfig(log_config())\n"
+        "logging.getLogger('cati.dialing.service').info('dialer: PBX link up: somewhere')\n"
+        "logging.getLogger('dialer.ami.client').warning('AMI lost')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "dialer: PBX link up: somewhere" in done.stderr and "AMI lost" in done.stderr
