@@ -39,7 +39,7 @@ def secure_sqlite_file(database: str) -> None:
         info.st_uid == os.getuid()
         and not info.st_mode & stat.S_ISVTX
         and info.st_mode & 0o077
-        and directory.resolve() != Path.home().resolve()
+        and not _is_home(directory)
     ):
         directory.chmod(0o700)
     if not path.exists():
@@ -47,6 +47,13 @@ def secure_sqlite_file(database: str) -> None:
     for member in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         if member.exists() and member.stat().st_mode & 0o077:
             member.chmod(0o600)
+
+
+def _is_home(directory: Path) -> bool:
+    try:
+        return directory.resolve() == Path.home().resolve()
+    except RuntimeError:  # no home directory known
+        return False
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

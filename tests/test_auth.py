@@ -8,7 +8,7 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
-from sqlalchemy import Engine, select, text, update
+from sqlalchemy import Engine, func, select, text, update
 from support import Users
 
 from cati.app import create_app
@@ -249,6 +249,12 @@ def test_one_address_trying_many_accounts_is_stopped(
         assert answers == [401, 401, 401, 429]
         # every login from that address is now refused, even a right one
         assert _token(sprayer, "qian", "correct horse").status_code == 429
+        # and nothing more is counted (a locked address cannot grow the counters table)
+        with engine.connect() as c:
+            counters = c.execute(select(func.count()).select_from(LoginThrottle)).scalar_one()
+        assert [_token(sprayer, f"more{i}", "guess").status_code for i in range(3)] == [429] * 3
+        with engine.connect() as c:
+            assert c.execute(select(func.count()).select_from(LoginThrottle)).scalar_one() == counters
         # other addresses are not affected
         other = TestClient(sprayer.app, client=("10.0.0.3", 40000))
         assert _token(other, "qian", "correct horse").status_code == 200

@@ -147,7 +147,9 @@ def login(
     )
     if user is not None and seen is not None and password_ok and user.password_hash != seen.password_hash:
         password_ok = verify_password(user.password_hash, password, settings)  # changed meanwhile
-    rows = throttle.lock_rows(session, keys)
+    # Under a lock nothing is counted, so no counter rows are made either (a locked address
+    # spraying random usernames must not grow the table).
+    rows = [] if locked_before else throttle.lock_rows(session, keys)
     running = [r.locked_until for r in rows if _locked(r.locked_until, now)]
     reason: str
     if locked_before or running:
@@ -174,13 +176,17 @@ def login(
             details={"channel": channel, "source": source},
         )
         return LoginOutcome(user)
-    account = next(r for r in rows if r.scope == "account")
-    if user is not None:  # mirrored on the user row for people reading the users table
+    account = next((r for r in rows if r.scope == "account"), None)
+    if user is not None and account is not None:  # mirrored on the user row for people reading it
         user.failed_logins = account.failures
         user.locked_until = account.locked_until
     session.flush()
-    ends = [r.locked_until for r in rows if r.locked_until is not None and r.locked_until > now]
-    locked_until = max(ends) if ends else None
+    if locked_before:
+        locked_until = throttle.lock_in_force(session, keys, now)
+        ends = [locked_until] if locked_until is not None else []
+    else:
+        ends = [r.locked_until for r in rows if r.locked_until is not None and r.locked_until > now]
+        locked_until = max(ends) if ends else None
     details: dict[str, object] = {
         "username": username[:64],
         "reason": reason,
@@ -189,7 +195,8 @@ def login(
     }
     if locked_until is not None:
         details["locked_until"] = locked_until.isoformat()
-        details["locked"] = sorted(r.scope for r in rows if r.locked_until in ends)
+        if rows:  # which counters are over their limit (pair, source, account)
+            details["locked"] = sorted(r.scope for r in rows if r.locked_until in ends)
     audit.record(
         session,
         actor=ANONYMOUS,
