@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 from console_support import Fieldwork, browser_login, deliver_call, make_fieldwork
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from support import Users
 
 from cati.cli import cli
-from cati.models import Interview, Role, User
+from cati.models import District, Interview, Role, User
 
 SCREENING = [1, 45, 1]
 RATED = ["overall", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8", "q9", "q10"]
@@ -94,12 +94,14 @@ def test_a_note_and_a_login_with_nul_are_refused_at_the_door(client: TestClient,
 
 
 def test_the_interviewer_name_is_formula_escaped_in_the_export(
-    client: TestClient, fw: Fieldwork, users: Users
+    client: TestClient, fw: Fieldwork, users: Users, engine: Engine
 ) -> None:
     headers = _up_to_the_open_question(client, fw, users, "=HYPERLINK")
     assert _raw_key(client, headers, '"+SUM(A1)"').status_code == 200
     coded = client.post("/api/v1/console/disposition", json={"code": "complete"}, headers=headers)
     assert coded.status_code == 200, coded.text
+    with engine.begin() as c:  # a district named like a formula (names come from the campaign file)
+        c.execute(update(District).values(name_zh="@SUM(1)"))
     users.create("assessor", Role.assessor)
     r = client.get(
         f"/api/v1/campaigns/{fw.campaign_id}/exports/responses.csv", headers=users.bearer("assessor")
@@ -107,6 +109,7 @@ def test_the_interviewer_name_is_formula_escaped_in_the_export(
     assert r.status_code == 200
     (row,) = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
     assert row["interviewer"] == "'=HYPERLINK" and row["suggestions"] == "'+SUM(A1)"
+    assert row["district"] == "'@SUM(1)"
 
 
 def test_api_answers_are_never_cached(client: TestClient, users: Users) -> None:

@@ -125,7 +125,7 @@ def export_rows(session: Session, campaign_id: int, *, include_all: bool = False
         row = {
             "interview_id": str(interview.id),
             "case_id": str(interview.case_id),
-            "district": district_name,
+            "district": _safe_text(district_name),
             "district_code": district_code,
             "stratum": interview.stratum,
         }
