@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cati import __version__
+from cati.api.guards import NoStore, TextGuard
 from cati.auth.access import NotAuthenticated, check_routes, public
 from cati.checkpoints.keys import SignerSource
 from cati.clock import Clock
@@ -189,7 +190,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in _routers():
         app.include_router(router)
 
+    # Innermost first: the text check reads a body BodyLimit has already capped; NoStore is outermost
+    # so even a 413 is not cached.
+    app.add_middleware(TextGuard)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(NoStore)
     # Deny by default: an app with a route that declares no access rule does not start.
     check_routes(app)
     return app

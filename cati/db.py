@@ -6,6 +6,8 @@ import time. Transactions are committed at the edge (request, job, CLI command);
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,13 +23,46 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = REPO_ROOT / "migrations"
 
 
+def secure_sqlite_file(database: str) -> None:
+    """Create the SQLite file ``0600`` in a ``0700`` directory, and tighten them when found looser.
+
+    The file holds phone numbers, the campaign seed and password hashes. The directory is left
+    alone when it is not ours to close (another owner's, a sticky one such as /tmp, the home
+    directory); the file and its WAL/SHM companions are always made ``0600``.
+    """
+    path = Path(database)
+    directory = path.parent
+    if not directory.exists():
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = directory.stat()
+    if (
+        info.st_uid == os.getuid()
+        and not info.st_mode & stat.S_ISVTX
+        and info.st_mode & 0o077
+        and not _is_home(directory)
+    ):
+        directory.chmod(0o700)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    for member in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if member.exists() and member.stat().st_mode & 0o077:
+            member.chmod(0o600)
+
+
+def _is_home(directory: Path) -> bool:
+    try:
+        return directory.resolve() == Path.home().resolve()
+    except RuntimeError:  # no home directory known
+        return False
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            secure_sqlite_file(database)
         else:  # one connection per thread (SingletonThreadPool): no pool to size
             for name in ("pool_size", "max_overflow", "pool_timeout"):
                 kwargs.pop(name, None)
@@ -89,7 +124,7 @@ def upgrade(url: str, revision: str = "head") -> None:
     """Bring the schema at ``url`` up to ``revision``: the only way a schema is made."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        secure_sqlite_file(parsed.database)
     command.upgrade(alembic_config(url), revision)
 
 

@@ -16,6 +16,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
+DEV_AMI_SECRET = "cati-secret"
 
 
 class SettingsError(ValueError):
@@ -44,7 +45,7 @@ class Settings(BaseSettings):
     ami_host: str | None = None
     ami_port: int = Field(default=5038, ge=1, le=65535)
     ami_username: str = "cati"
-    ami_secret: str = "cati-secret"
+    ami_secret: str = DEV_AMI_SECRET
     #: The respondent's side of every Originate; ``{number}`` is the case's phone number.
     dial_template: str = "Local/{number}@respondents"
     #: Dialplan context that connects a call to an interviewer; the extension is the Exten.
@@ -81,9 +82,13 @@ class Settings(BaseSettings):
     #: Longest life of one live-event stream; the browser's EventSource then reconnects by itself.
     sse_max_seconds: float = Field(default=3600.0, gt=0)
 
-    # Login back-off: failures within the window before the account is throttled.
-    login_max_failures: int = 5
-    login_lockout_seconds: int = 300
+    # Login back-off (cati/auth/throttle.py): consecutive failures of one account from one client
+    # address before that pair is locked; failures from one address over all accounts before the
+    # address is locked; failures of one account from all addresses before the account is locked.
+    login_max_failures: int = Field(default=5, ge=1)
+    login_source_max_failures: int = Field(default=30, ge=1)
+    login_account_max_failures: int = Field(default=50, ge=1)
+    login_lockout_seconds: int = Field(default=300, ge=1)
 
     # Argon2id cost for new password hashes (argon2-cffi's defaults; tests lower them for speed).
     argon2_time_cost: int = Field(default=3, ge=1, le=20)
@@ -130,9 +135,35 @@ class Settings(BaseSettings):
     def _refuse_default_secret(self) -> Settings:
         if self.env == "production" and (not self.secret_key or self.secret_key == DEV_SECRET_KEY):
             raise SettingsError(
+                "CATI_SECRET_KEY 必须设置为足够长的随机值（生产环境不接受默认值）/ "
                 "CATI_SECRET_KEY must be set to a long random value outside development mode"
             )
         return self
+
+    @model_validator(mode="after")
+    def _production_needs_a_pbx(self) -> Settings:
+        # Loud, not clever: production never falls back to the simulated PBX or a known secret.
+        if self.env != "production" or not self.dialer:
+            return self
+        if not self.ami_host:
+            raise SettingsError(
+                "生产环境必须设置 CATI_AMI_HOST（Asterisk AMI 地址），不会启动内置模拟交换机；"
+                "不需要拨号时设置 CATI_DIALER=false / CATI_AMI_HOST must be set in production (the "
+                "built-in simulated PBX is for development only); set CATI_DIALER=false for no telephony"
+            )
+        if not self.ami_secret or self.ami_secret == DEV_AMI_SECRET:
+            raise SettingsError(
+                "生产环境必须设置 CATI_AMI_SECRET（不接受默认值）/ "
+                "CATI_AMI_SECRET must be set in production (the default secret is refused)"
+            )
+        return self
+
+    @property
+    def pbx_label(self) -> str:
+        """Which PBX the dialer uses, for banners and logs: ``host:port`` or the built-in one."""
+        if self.ami_host:
+            return f"Asterisk AMI {self.ami_host}:{self.ami_port}"
+        return "built-in simulated PBX"
 
     @property
     def effective_database_url(self) -> str:

@@ -7,11 +7,14 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select, text, update
+from httpx import Response
+from sqlalchemy import Engine, func, select, text, update
 from support import Users
 
+from cati.app import create_app
+from cati.auth import service
 from cati.auth.passwords import verify_password
-from cati.models import ApiToken, AuditEntry, User, WebSession
+from cati.models import ApiToken, AuditEntry, LoginThrottle, WebSession
 from cati.settings import Settings
 from cati.web.i18n import CATALOG
 
@@ -25,13 +28,16 @@ def _login_csrf(client: TestClient, lang: str = "") -> str:
 
 
 def _browser_login(client: TestClient, username: str, password: str, next_: str = "/") -> int:
+    return _browser_login_response(client, username, password, next_).status_code
+
+
+def _browser_login_response(client: TestClient, username: str, password: str, next_: str = "/") -> Response:
     token = _login_csrf(client)
-    r = client.post(
+    return client.post(
         "/login",
         data={"username": username, "password": password, "login_csrf": token, "next": next_},
         follow_redirects=False,
     )
-    return r.status_code
 
 
 def _actions(engine: Engine) -> list[str]:
@@ -168,32 +174,50 @@ def test_expired_token_is_refused(client: TestClient, users: Users, engine: Engi
     assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
 
 
-def test_failures_look_the_same_and_lock_the_account(
+def _token(client: TestClient, username: str, password: str) -> Response:
+    return client.post("/api/v1/auth/token", data={"username": username, "password": password})
+
+
+def test_failures_look_the_same_and_lock_the_account_for_that_address(
     client: TestClient, users: Users, engine: Engine, settings: Settings
 ) -> None:
     users.create("zhao", "interviewer")
-    unknown = client.post("/api/v1/auth/token", data={"username": "nobody", "password": "whatever1"})
-    wrong = client.post("/api/v1/auth/token", data={"username": "zhao", "password": "wrong pass"})
+    unknown = _token(client, "nobody", "whatever1")
+    wrong = _token(client, "zhao", "wrong pass")
     assert unknown.status_code == wrong.status_code == 401
     assert unknown.json() == wrong.json() == {"detail": "invalid username or password"}
-    # login_max_failures is 3 in the test settings: two more failures lock the account ...
-    for _ in range(2):
-        client.post("/api/v1/auth/token", data={"username": "zhao", "password": "wrong pass"})
-    with engine.connect() as c:
-        failed, locked_until = c.execute(select(User.failed_logins, User.locked_until)).one()
-    assert failed == 3 and locked_until is not None
-    # ... so even the right password is refused, with the same message.
-    locked = client.post("/api/v1/auth/token", data={"username": "zhao", "password": "correct horse"})
-    assert locked.status_code == 401 and locked.json() == unknown.json()
-    # When the lock has run out, the right password works and resets the count.
+    # login_max_failures is 3 in the test settings: the third failure from this address locks ...
+    assert _token(client, "zhao", "wrong pass").status_code == 401
+    third = _token(client, "zhao", "wrong pass")
+    assert third.status_code == 429 and third.json()["detail"] == service.LOGIN_LOCKED
+    assert third.json()["detail"].startswith("登录失败次数过多")
+    assert 0 < int(third.headers["retry-after"]) <= 60
+    # ... so even the right password is refused, and told the account is locked.
+    locked = _token(client, "zhao", "correct horse")
+    assert locked.status_code == 429 and locked.json()["detail"] == service.LOGIN_LOCKED
+    # An unknown username is locked the same way: the answers still do not tell who exists.
+    assert _token(client, "nobody", "whatever1").status_code == 401
+    ghost = _token(client, "nobody", "whatever1")
+    assert ghost.status_code == 429 and ghost.json() == third.json()
+    # The owner at another address is not locked out by this address's guessing.
+    elsewhere = TestClient(client.app, client=("10.0.0.2", 40000))
+    assert _token(elsewhere, "zhao", "correct horse").status_code == 200
+    # The browser form from the locked address says it is locked too (429), in Chinese first.
+    page = _browser_login_response(client, "zhao", "correct horse")
+    assert page.status_code == 429 and "登录失败次数过多" in page.text
+    # When the lock has run out, the right password works and clears the account's count.
     with engine.begin() as c:
-        c.execute(update(User).values(locked_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
-    assert (
-        client.post("/api/v1/auth/token", data={"username": "zhao", "password": "correct horse"}).status_code
-        == 200
-    )
+        c.execute(
+            update(LoginThrottle).values(locked_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+        )
+    assert _token(client, "zhao", "correct horse").status_code == 200
     with engine.connect() as c:
-        assert c.execute(select(User.failed_logins)).scalar_one() == 0
+        pair = c.execute(
+            select(LoginThrottle.failures).where(
+                LoginThrottle.scope == "pair", LoginThrottle.key == "testclient zhao"
+            )
+        ).scalar_one()
+        assert pair == 0
         reasons = [
             d["reason"]
             for d in c.execute(
@@ -202,9 +226,51 @@ def test_failures_look_the_same_and_lock_the_account(
                 .order_by(AuditEntry.seq)
             ).scalars()
         ]
-    assert reasons == ["unknown_user", "wrong_password", "wrong_password", "wrong_password", "locked"]
-    # The browser form gives one message too and counts in the same back-off.
-    assert _browser_login(client, "zhao", "nope nope") == 401
+    assert reasons == [
+        "unknown_user",
+        "wrong_password",
+        "wrong_password",
+        "wrong_password",
+        "locked",
+        "unknown_user",
+        "unknown_user",
+        "locked",
+    ]
+
+
+def test_one_address_trying_many_accounts_is_stopped(
+    settings: Settings, users: Users, engine: Engine
+) -> None:
+    """Password spraying: one address, one guess per account, stopped by the per-address limit."""
+    settings = settings.model_copy(update={"login_source_max_failures": 4})
+    users.create("qian", "interviewer")
+    with TestClient(create_app(settings), raise_server_exceptions=False) as sprayer:
+        answers = [_token(sprayer, f"user{i}", "guess guess").status_code for i in range(4)]
+        assert answers == [401, 401, 401, 429]
+        # every login from that address is now refused, even a right one
+        assert _token(sprayer, "qian", "correct horse").status_code == 429
+        # and nothing more is counted (a locked address cannot grow the counters table)
+        with engine.connect() as c:
+            counters = c.execute(select(func.count()).select_from(LoginThrottle)).scalar_one()
+        assert [_token(sprayer, f"more{i}", "guess").status_code for i in range(3)] == [429] * 3
+        with engine.connect() as c:
+            assert c.execute(select(func.count()).select_from(LoginThrottle)).scalar_one() == counters
+        # other addresses are not affected
+        other = TestClient(sprayer.app, client=("10.0.0.3", 40000))
+        assert _token(other, "qian", "correct horse").status_code == 200
+
+
+def test_many_addresses_guessing_one_account_lock_it(settings: Settings, users: Users) -> None:
+    settings = settings.model_copy(update={"login_account_max_failures": 5})
+    users.create("sun", "interviewer")
+    with TestClient(create_app(settings), raise_server_exceptions=False) as first:
+        statuses = [
+            _token(TestClient(first.app, client=(f"10.1.0.{i}", 40000)), "sun", "bad guess").status_code
+            for i in range(5)
+        ]
+        assert statuses == [401, 401, 401, 401, 429]
+        fresh = TestClient(first.app, client=("10.1.1.1", 40000))
+        assert _token(fresh, "sun", "correct horse").status_code == 429
 
 
 def test_passwords_are_argon2_hashes(users: Users, engine: Engine, settings: Settings) -> None:

@@ -272,3 +272,8 @@ def check_routes(app: FastAPI) -> None:
         raise RouteRuleMissing(
             "routes without an access rule (add require_roles(...) or public()): " + "; ".join(missing)
         )
+
+
+def client_address(request: Request) -> str:
+    """The client's address for the login back-off (the proxy's, unless uvicorn trusts its headers)."""
+    return request.client.host if request.client is not None else "-"

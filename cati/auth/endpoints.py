@@ -9,11 +9,11 @@ from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 
 from cati.api.deps import CommitOnReturn, SessionDep, SettingsDep
-from cati.auth import service
-from cati.auth.access import SESSION_COOKIE, any_role, public
+from cati.auth import service, throttle
+from cati.auth.access import SESSION_COOKIE, any_role, client_address, public
 from cati.auth.schemas import MeRead, TokenRead
 from cati.auth.service import Principal
-from cati.models import Role, User
+from cati.models import Role, User, utcnow
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"], route_class=CommitOnReturn)
 
@@ -22,15 +22,31 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"], route_class=CommitOnRet
     "/token",
     response_model=TokenRead,
     dependencies=[public()],
-    responses={401: {"description": "wrong credentials (one message for every cause)"}},
+    responses={
+        401: {"description": "wrong credentials (one message for every cause)"},
+        429: {"description": "too many failed logins: locked for now (Retry-After)"},
+    },
 )
 def issue_token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, settings: SettingsDep
+    request: Request,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> TokenRead | JSONResponse:
     """Exchange username and password for a bearer token that expires."""
-    user = service.authenticate(session, form.username, form.password, settings, channel="api")
+    outcome = service.login(
+        session, form.username, form.password, settings, channel="api", source=client_address(request)
+    )
+    user = outcome.user
     if user is None:
         # Returned, not raised: the failure count and its audit entry must still commit.
+        if outcome.locked_until is not None:
+            wait = throttle.retry_after_seconds(outcome.locked_until, utcnow())
+            return JSONResponse(
+                {"detail": service.LOGIN_LOCKED, "retry_after_seconds": wait},
+                status_code=429,
+                headers={"Retry-After": str(wait)},
+            )
         return JSONResponse(
             {"detail": service.LOGIN_FAILED}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
         )

@@ -1,9 +1,10 @@
 """Users, logins, browser sessions and API tokens. Services flush; the request or CLI edge commits.
 
-Why the login is shaped this way: every failure (unknown user, wrong password, inactive or locked
-account) gives the same message and costs the same Argon2 time, so neither the text nor the timing
-tells an attacker which usernames exist. After ``login_max_failures`` consecutive failures the
-account is locked, and each further failure after the lock ends doubles the lock (capped at a day).
+Why the login is shaped this way: every failure (unknown user, wrong password, inactive account)
+gives the same message and costs the same Argon2 time, so neither the text nor the timing tells an
+attacker which usernames exist. Failures are counted per username and client address, per address
+and per username (cati/auth/throttle.py); while a lock is in force the answer says so (HTTP 429),
+and it does for an unknown username exactly as for a known one.
 Cookies and bearer tokens are random 256-bit values; the database keeps only their SHA-256, so a
 copy of the tables does not let anyone in.
 """
@@ -20,13 +21,17 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from cati import audit
+from cati.api.guards import BAD_CHAR_MESSAGE, has_bad_char
+from cati.auth import throttle
 from cati.auth.passwords import check_password_rules, hash_password, spend_verification_time, verify_password
 from cati.errors import Conflict, Invalid
 from cati.models import ApiToken, Role, User, WebSession, utcnow
 from cati.settings import Settings
 
 LOGIN_FAILED = "invalid username or password"
-MAX_LOCK = dt.timedelta(days=1)
+LOGIN_LOCKED = (
+    "登录失败次数过多，已暂时锁定，请稍后再试 / too many failed logins: locked for now, try again later"
+)
 ANONYMOUS = "anonymous"
 
 
@@ -59,6 +64,8 @@ def create_user(
         role = Role(role)
     except ValueError:
         raise Invalid(f"unknown role {role!r}; roles: {', '.join(r.value for r in Role)}") from None
+    if has_bad_char(username) or has_bad_char(display_name):
+        raise Invalid(f"用户名或显示名称{BAD_CHAR_MESSAGE}")
     if extension is not None and not (extension.isdigit() and 1 <= len(extension) <= 32):
         raise Invalid("extension must be digits only")
     try:
@@ -89,27 +96,45 @@ def create_user(
     return user
 
 
+@dataclass(frozen=True)
+class LoginOutcome:
+    """The user when the login succeeded; else, when a back-off lock is in force, when it ends."""
+
+    user: User | None
+    locked_until: dt.datetime | None = None
+
+
 def authenticate(
-    session: Session, username: str, password: str, settings: Settings, *, channel: str
+    session: Session, username: str, password: str, settings: Settings, *, channel: str, source: str = "-"
 ) -> User | None:
-    """The user if the credentials are right and the account usable, else None.
+    """The user if the credentials are right and the account usable, else None (see :func:`login`)."""
+    return login(session, username, password, settings, channel=channel, source=source).user
+
+
+def login(
+    session: Session, username: str, password: str, settings: Settings, *, channel: str, source: str
+) -> LoginOutcome:
+    """Check a login from client address ``source`` under the back-off of cati/auth/throttle.py.
 
     Records ``auth.login_succeeded`` or ``auth.login_failed`` and updates the back-off counters
     in the caller's transaction, so the caller must commit even when it answers "no".
 
     The Argon2 work (tens of milliseconds at production cost) runs while the session holds no
-    connection and no lock: the hash is read first and, when this call began the session's
-    transaction, that read-only transaction ends before hashing. The user row is then locked and
-    the outcome decided on the locked row, so concurrent failures still count one by one.
+    connection and no lock: the hash and any running lock are read first and, when this call began
+    the session's transaction, that read-only transaction ends before hashing. The user row and the
+    counter rows are then locked and the outcome decided on them, so concurrent failures still count
+    one by one. An unknown username costs the same time, is counted and locked the same way, and
+    gets the same answers as a known one.
     """
     now = utcnow()
+    keys = throttle.keys_for(username, source, settings)
     ours = not session.in_transaction()
     seen = session.execute(
-        select(User.id, User.password_hash, User.locked_until).where(User.username == username)
+        select(User.id, User.password_hash).where(User.username == username)
     ).first()
+    locked_before = throttle.lock_in_force(session, keys, now) is not None
     if ours:
-        session.rollback()  # nothing but the read above: give the connection back while hashing
-    locked_before = seen is not None and _locked(seen.locked_until, now)
+        session.rollback()  # nothing but the reads above: give the connection back while hashing
     if seen is None or locked_before:
         spend_verification_time(password, settings)
         password_ok = False
@@ -122,21 +147,23 @@ def authenticate(
     )
     if user is not None and seen is not None and password_ok and user.password_hash != seen.password_hash:
         password_ok = verify_password(user.password_hash, password, settings)  # changed meanwhile
+    # Under a lock nothing is counted, so no counter rows are made either (a locked address
+    # spraying random usernames must not grow the table).
+    rows = [] if locked_before else throttle.lock_rows(session, keys)
+    running = [r.locked_until for r in rows if _locked(r.locked_until, now)]
     reason: str
-    if user is None:
-        reason = "unknown_user"
-    elif locked_before or _locked(user.locked_until, now):
+    if locked_before or running:
         reason = "locked"
+    elif user is None:
+        reason = "unknown_user"
+        throttle.count_failure(rows, keys, now, settings)
     elif not password_ok:
         reason = "wrong_password"
-        user.failed_logins += 1
-        over = user.failed_logins - settings.login_max_failures
-        if over >= 0:
-            lock = dt.timedelta(seconds=settings.login_lockout_seconds) * (2 ** min(over, 16))
-            user.locked_until = now + min(lock, MAX_LOCK)
+        throttle.count_failure(rows, keys, now, settings)
     elif not user.active:
         reason = "inactive"
     else:
+        throttle.count_success(rows)
         user.failed_logins = 0
         user.locked_until = None
         session.flush()
@@ -146,13 +173,30 @@ def authenticate(
             action="auth.login_succeeded",
             object_type="user",
             object_id=user.id,
-            details={"channel": channel},
+            details={"channel": channel, "source": source},
         )
-        return user
+        return LoginOutcome(user)
+    account = next((r for r in rows if r.scope == "account"), None)
+    if user is not None and account is not None:  # mirrored on the user row for people reading it
+        user.failed_logins = account.failures
+        user.locked_until = account.locked_until
     session.flush()
-    details: dict[str, object] = {"username": username[:64], "reason": reason, "channel": channel}
-    if user is not None and user.locked_until is not None and user.locked_until > now:
-        details["locked_until"] = user.locked_until.isoformat()
+    if locked_before:
+        locked_until = throttle.lock_in_force(session, keys, now)
+        ends = [locked_until] if locked_until is not None else []
+    else:
+        ends = [r.locked_until for r in rows if r.locked_until is not None and r.locked_until > now]
+        locked_until = max(ends) if ends else None
+    details: dict[str, object] = {
+        "username": username[:64],
+        "reason": reason,
+        "channel": channel,
+        "source": source,
+    }
+    if locked_until is not None:
+        details["locked_until"] = locked_until.isoformat()
+        if rows:  # which counters are over their limit (pair, source, account)
+            details["locked"] = sorted(r.scope for r in rows if r.locked_until in ends)
     audit.record(
         session,
         actor=ANONYMOUS,
@@ -161,7 +205,7 @@ def authenticate(
         object_id=user.id if user is not None else "-",
         details=details,
     )
-    return None
+    return LoginOutcome(None, locked_until)
 
 
 def _locked(until: dt.datetime | None, now: dt.datetime) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from cati.api.guards import BAD_CHAR_MESSAGE, has_bad_char
 from cati.cli.common import CliError
 
 # module path -> attribute holding a click command or group (or a tuple of them)
@@ -31,7 +32,20 @@ _GROUPS: list[tuple[str, str]] = [
 ]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Cli(click.Group):
+    """The ``cati`` group: refuses arguments that no database can store, before any command runs."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # Bytes that are not UTF-8 reach Python as lone surrogates (surrogateescape), which neither
+        # SQLite nor PostgreSQL can store; NUL cannot come through argv but can through Python callers.
+        for arg in args:
+            if has_bad_char(arg):
+                shown = arg.encode("utf-8", "backslashreplace").decode("ascii", "replace")
+                raise CliError(f"参数 {shown!r} {BAD_CHAR_MESSAGE}")
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="cati")
 def cli() -> None:
     """CATI service: random-digit dialling, Asterisk AMI, the 1+10 satisfaction survey."""

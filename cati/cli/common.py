@@ -32,8 +32,18 @@ def load_settings(data_dir: Path | None = None) -> Settings:
         if data_dir is not None:
             settings = settings.model_copy(update={"data_dir": data_dir})
         return settings
-    except (ValidationError, SettingsError) as exc:
-        raise CliError(f"bad settings: {exc}") from exc
+    except ValidationError as exc:
+        # Only the messages: pydantic's text would echo the input values, secrets included.
+        problems = "; ".join(_setting_problem(e) for e in exc.errors())
+        raise CliError(f"配置错误 / bad settings: {problems}") from None
+    except SettingsError as exc:
+        raise CliError(f"配置错误 / bad settings: {exc}") from None
+
+
+def _setting_problem(error: Any) -> str:
+    loc = ".".join(str(part) for part in error.get("loc", ()))
+    msg = str(error.get("msg", "")).removeprefix("Value error, ")
+    return f"CATI_{loc.upper()}: {msg}" if loc else msg
 
 
 def data_dir_option(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -63,7 +63,7 @@ def banner(
         f"  data        {data}",
         f"  campaign    {setup.campaign_code} (id {setup.campaign_id}) in fieldwork, {quota};",
         "              demo calling windows 08:00-22:00 every day for both strata",
-        f"  telephony   built-in simulated PBX; service clock {options.speed:g}x"
+        f"  telephony   {settings.pbx_label}; service clock {options.speed:g}x"
         + (f" from {start:%a %Y-%m-%d %H:%M} Shanghai" if start else ""),
         f"  simulated interviewers  {crew}",
         "",

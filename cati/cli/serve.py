@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -46,4 +48,20 @@ def serve(host: str, port: int, data_dir: Path | None) -> None:
         raise CliError(str(exc.detail)) from None
     click.echo(f"audit signing key fingerprint: {fingerprint}", err=True)
     click.echo(f"serving on http://{host}:{port}/ (data: {url.split('@')[-1]})", err=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    if settings.dialer:
+        click.echo(f"telephony: {settings.pbx_label}", err=True)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", log_config=log_config())
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging plus the service's own loggers on the console.
+
+    Without this only uvicorn's loggers have a handler, and the service's INFO lines (the PBX link
+    coming up, reconnecting) never reach the operator.
+    """
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["cati"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    config["loggers"]["dialer"] = {"handlers": ["default"], "level": "WARNING", "propagate": False}
+    return config

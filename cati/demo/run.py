@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from cati import audit
 from cati.auth.passwords import hash_password
 from cati.auth.service import create_user
+from cati.auth.throttle import clear_account
 from cati.campaigns import service as campaigns
 from cati.campaigns.instruments import resolve_instrument
 from cati.campaigns.loader import load_campaign_file
@@ -193,6 +194,7 @@ def _ensure_account(session: Session, account: Account, settings: Settings) -> N
     user.active = True
     user.failed_logins = 0
     user.locked_until = None
+    clear_account(session, user.username)
     if account.extension:
         user.extension = account.extension
     audit.record(

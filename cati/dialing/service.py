@@ -569,11 +569,31 @@ class DialerService:
             self._spawn(self._record_end(call, outcome, update.cause, update.talk_seconds, update.detail))
 
     def _on_state(self, state: LinkState, detail: str | None) -> None:
+        self._log_link(state, detail)
         if state is LinkState.UP:
             self._reconcile_pending = True
             if self._wake is not None:
                 self._wake.set()
         self.bus.publish("dialer", "dialer", self.status())
+
+    def _log_link(self, state: LinkState, detail: str | None) -> None:
+        """Every link change on the console log: an operator must see a dead or refused PBX."""
+        where = self.settings.pbx_label
+        if not self.settings.ami_host and self.pbx_address is not None:
+            where += " {}:{}".format(*self.pbx_address)
+        why = f" ({detail})" if detail else ""
+        if state is LinkState.UP:
+            log.info("dialer: PBX link up: %s", where)
+        elif state is LinkState.CONNECTING:
+            log.info("dialer: PBX link connecting / reconnecting: %s", where)
+        elif state is LinkState.LOGIN_REFUSED:
+            log.error(
+                "dialer: PBX refused the AMI login (check CATI_AMI_USERNAME/SECRET): %s%s", where, why
+            )
+        elif detail == "stopped":
+            log.info("dialer: PBX link closed: %s", where)
+        else:
+            log.warning("dialer: PBX link down, no calls placed until it is back: %s%s", where, why)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)

@@ -15,7 +15,7 @@ from cati.models.cases import Attempt, Case, CaseStatus
 from cati.models.closures import CampaignClosure
 from cati.models.interviews import AnswerEvent, Interview
 from cati.models.seats import InterviewerSeat, SeatStatus
-from cati.models.users import ApiToken, Role, User, WebSession
+from cati.models.users import ApiToken, LoginThrottle, Role, User, WebSession
 
 __all__ = [
     "AnswerEvent",
@@ -35,6 +35,7 @@ __all__ = [
     "ExchangePrefix",
     "Interview",
     "InterviewerSeat",
+    "LoginThrottle",
     "QuotaCell",
     "Role",
     "SeatStatus",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cati.models.base import Base, utcnow
@@ -60,3 +60,23 @@ class ApiToken(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column()
+
+
+class LoginThrottle(Base):
+    """Failed logins counted under one key (cati/auth/throttle.py): an account from one client
+    address, one client address over all accounts, or one account from everywhere.
+
+    Keyed by the username as typed, not the user id, so an unknown username is throttled exactly
+    like a known one and the answers do not tell which usernames exist.
+    """
+
+    __tablename__ = "login_throttles"
+    __table_args__ = (UniqueConstraint("scope", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: ``pair`` (username + address), ``source`` (address), ``account`` (username).
+    scope: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(200))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(default=None)

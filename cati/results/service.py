@@ -88,6 +88,7 @@ def _answers(row: InterviewRow, instrument: Instrument) -> dict[str, str]:
 
 
 def _safe_text(text: str) -> str:
+    """A cell a user or an interviewer's name controls, made inert for spreadsheets (formula prefix)."""
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
@@ -129,7 +130,7 @@ def export_rows(session: Session, campaign_id: int, *, include_all: bool = False
         row = {
             "interview_id": str(interview.id),
             "case_id": str(interview.case_id),
-            "district": district_name,
+            "district": _safe_text(district_name),
             "district_code": district_code,
             "stratum": interview.stratum,
         }
@@ -142,7 +143,7 @@ def export_rows(session: Session, campaign_id: int, *, include_all: bool = False
                 "rule": interview.scoring_rule or instrument.policy.label,
                 "disposition": interview.disposition or "",
                 "interviewer_id": "" if interview.interviewer_id is None else str(interview.interviewer_id),
-                "interviewer": username or "",
+                "interviewer": _safe_text(username or ""),
                 "started_at": _iso(interview.started_at, zone),
                 "ended_at": _iso(interview.ended_at, zone),
             }

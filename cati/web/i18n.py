@@ -26,6 +26,7 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
         "login.password": "密码",
         "login.submit": "登录",
         "login.failed": "用户名或密码错误。多次失败后账户将暂时锁定。",
+        "login.locked": "登录失败次数过多，已暂时锁定，请稍后再试。",
         "login.expired": "登录页面已过期，请重新输入。",
         "home.title": "首页",
         "home.signed_in_as": "当前用户",
@@ -124,6 +125,7 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
         "login.failed": (
             "Wrong username or password. The account is locked for a while after repeated failures."
         ),
+        "login.locked": "Too many failed sign-ins: locked for a while. Please try again later.",
         "login.expired": "The sign-in page had expired; please try again.",
         "home.title": "Home",
         "home.signed_in_as": "Signed in as",

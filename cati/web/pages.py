@@ -15,10 +15,10 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from cati.api.deps import CommitOnReturn, SessionDep, SettingsDep
-from cati.auth import service
-from cati.auth.access import SESSION_COOKIE, PrincipalDep, any_role, public
+from cati.auth import service, throttle
+from cati.auth.access import SESSION_COOKIE, PrincipalDep, any_role, client_address, public
 from cati.auth.service import Principal
-from cati.models import Campaign, Role
+from cati.models import Campaign, Role, utcnow
 from cati.web.i18n import locale_for
 from cati.web.templates import render
 
@@ -76,9 +76,16 @@ def login_submit(
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not (cookie and login_csrf and secrets.compare_digest(cookie.encode(), login_csrf.encode())):
         return _login_page(request, status_code=400, error="login.expired", username=username, next_=next)
-    user = service.authenticate(session, username, password, settings, channel="web")
+    outcome = service.login(
+        session, username, password, settings, channel="web", source=client_address(request)
+    )
+    user = outcome.user
     if user is None:
         # Returned, not raised: the failure count and its audit entry must still commit.
+        if outcome.locked_until is not None:
+            page = _login_page(request, status_code=429, error="login.locked", username=username, next_=next)
+            page.headers["Retry-After"] = str(throttle.retry_after_seconds(outcome.locked_until, utcnow()))
+            return page
         return _login_page(request, status_code=401, error="login.failed", username=username, next_=next)
     raw, _row = service.start_web_session(session, user, settings)
     target = safe_next(next)
