@@ -7,7 +7,7 @@ row no entry binds. Rows already in a database from before are bound here, as th
 for what happened to them before. Adds ``audit_head.prev_hash`` for the one-statement append.
 
 Revision ID: 0005_ledger
-Revises: 0003_seat_indexes
+Revises: 0004_scoring_rule
 Create Date: 2026-12-05 14:00:00+00:00
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 from sqlalchemy.orm import Session
 
 revision: str = "0005_ledger"
-down_revision: str | None = "0003_seat_indexes"
+down_revision: str | None = "0004_scoring_rule"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

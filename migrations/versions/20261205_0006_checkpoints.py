@@ -1,7 +1,7 @@
 """Signed audit checkpoints: the chain's size and head hash at a moment, Ed25519-signed (docs/audit.md).
 
 Revision ID: 0006_checkpoints
-Revises: 0003_seat_indexes
+Revises: 0005_ledger
 Create Date: 2026-12-05 13:30:00+00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006_checkpoints"
-down_revision: str | None = "0003_seat_indexes"
+down_revision: str | None = "0005_ledger"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """The close of fieldwork: one row per closed campaign with its reason and sealed final results.
 
 Revision ID: 0007_close
-Revises: 0003_seat_indexes
+Revises: 0006_checkpoints
 Create Date: 2026-12-05 14:00:00+00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007_close"
-down_revision: str | None = "0003_seat_indexes"
+down_revision: str | None = "0006_checkpoints"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

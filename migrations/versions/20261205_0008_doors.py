@@ -1,7 +1,7 @@
 """Failed logins counted per account and client address, per address, per account (login back-off).
 
 Revision ID: 0008_doors
-Revises: 0003_seat_indexes
+Revises: 0007_close
 Create Date: 2026-12-05 13:40:00+00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008_doors"
-down_revision: str | None = "0003_seat_indexes"
+down_revision: str | None = "0007_close"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
