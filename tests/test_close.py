@@ -11,6 +11,7 @@ import hashlib
 import json
 import threading
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ from cati.db import transaction
 from cati.errors import Conflict
 from cati.models import (
     Attempt,
+    AuditCheckpoint,
     AuditEntry,
     CampaignClosure,
     Case,
@@ -119,7 +121,7 @@ def _assert_nothing_in_hand(fw: Fieldwork) -> None:
 
 
 def test_close_over_http_refuses_live_calls_then_forces(
-    client: TestClient, fw: Fieldwork, users: Users, db_url: str
+    client: TestClient, fw: Fieldwork, users: Users, db_url: str, tmp_path: Path
 ) -> None:
     c = _live_interview_and_ringing_call(client, fw, users)
     users.create("admin", Role.admin)
@@ -170,6 +172,19 @@ def test_close_over_http_refuses_live_calls_then_forces(
         entry = s.execute(select(AuditEntry).where(AuditEntry.action == "campaign.closed")).scalar_one()
         assert entry.details["reason"] == "样本用完" and entry.details["force"] is True
         assert entry.details["summary"]["cases_finalised"]
+        # the close ends with a signed checkpoint covering all of it (the status change is its last entry)
+        last = s.execute(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)).scalar_one()
+        assert last.action == "campaign.status_changed" and last.seq > entry.seq
+        checkpoint = s.execute(
+            select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1)
+        ).scalar_one()
+        assert (checkpoint.size, checkpoint.head_hash) == (last.seq, last.hash)
+    # chain, ledger (the interview broken off, the call ended by the close) and checkpoint all verify
+    verified = CliRunner().invoke(
+        cli, ["audit", "verify"], env={"CATI_DATABASE_URL": db_url, "CATI_DATA_DIR": str(tmp_path / "data")}
+    )
+    assert verified.exit_code == 0, verified.output
+    assert "ledger ok" in verified.output
 
     # frozen: the interviewer's answer and disposition are refused with the close's message
     r = c.post("/interview", {"action": "answer", "item_id": "q1", "value": 1, "version": 1})
