@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 from console_support import Fieldwork, browser_login, deliver_call, make_fieldwork, now
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from support import Users
 
 from cati.cases import service as cases
@@ -203,6 +203,29 @@ def test_close_over_http_refuses_live_calls_then_forces(
     # the service doors refuse any write
     with transaction(fw.factory) as s, pytest.raises(Conflict, match="frozen"):
         cases.release_sample(s, fw.campaign_id, fw.district_ids[0], "resident", 2, now())
+
+
+def test_close_ends_an_interview_whose_seat_is_gone_in_the_ledger(
+    client: TestClient, fw: Fieldwork, users: Users, db_url: str, tmp_path: Path
+) -> None:
+    """A case still interviewing with no seat (a lost console): the close ends its interview, and the
+    ledger vouches for that write (verify passes), as for every other write of the close."""
+    _live_interview_and_ringing_call(client, fw, users)
+    with fw.factory() as s, s.begin():  # the seat is gone: nothing points at the case any more
+        s.execute(
+            update(InterviewerSeat).values(
+                status="offline", current_case_id=None, current_attempt_id=None, current_interview_id=None
+            )
+        )
+    code, _out, err = cli_run(["campaign", "close", "C1", "--reason", "期满", "--force"], db_url)
+    assert code == 0, err
+    with transaction(fw.factory) as s:
+        row = s.execute(select(Interview)).scalar_one()
+        assert row.finished and row.disposition == "2.12" and not row.valid_for_scoring
+    verified = CliRunner().invoke(
+        cli, ["audit", "verify"], env={"CATI_DATABASE_URL": db_url, "CATI_DATA_DIR": str(tmp_path / "data")}
+    )
+    assert verified.exit_code == 0, verified.output
 
 
 def test_close_from_the_cli(client: TestClient, fw: Fieldwork, users: Users, db_url: str) -> None:

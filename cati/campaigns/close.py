@@ -77,28 +77,24 @@ def _count(counts: dict[str, int], code: str) -> None:
 
 
 def _choice_by_engine(session: Session, seat: InterviewerSeat, now: dt.datetime) -> str:
-    """The console choice the interview's own rule gives when it is broken off at close.
+    """The console choice for an interview on the line when the close ends it.
 
-    The engine's break-off code on a scratch copy decides: 1.1/1.2 -> partial (an unfinished
-    interview is never a complete), 2.12 -> break-off, 2.11 with screening passed -> the eligible
-    respondent's refusal (2.112). Before screening passed the close, not the respondent, ended
-    the call: 3.21 (answered, eligibility unknown), never a refusal charged to the household.
+    ``record_disposition`` breaks the interview off and records the scoring policy's verdict
+    whatever key is pressed when it is a questionnaire (1.1/1.2), so only the rest is chosen here:
+    a screen-out stays one; before screening passed the close, not the respondent, ended the call
+    (3.21, answered, eligibility unknown: never a refusal charged to the household); an eligible
+    respondent who answered nothing substantive is the respondent's refusal (2.112), else 2.12.
     """
     if seat.current_interview_id is None:
         return "no_screener"
     engine = console.load_interview(session, seat.current_interview_id).engine
-    if engine.state is State.COMPLETED and engine.valid_for_scoring:
-        return "complete"
     if engine.state is State.SCREENED_OUT:
         return "screened_out"
     if engine.eligible is not True:
         return "no_screener"
     if not engine.is_final:
         engine.break_off(now)  # a copy: the console's own disposition saves the real break-off
-    code = engine.disposition or "2.12"
-    if code in ("1.1", "1.2"):
-        return "partial"
-    return "break_off" if code == "2.12" else "refusal"
+    return "refusal" if engine.disposition == "2.11" else "break_off"
 
 
 def _live(session: Session, campaign_id: int) -> tuple[list[InterviewerSeat], list[Attempt], list[Case]]:
@@ -194,6 +190,7 @@ def close_campaign(
         _count(summary.calls_ended, code)
         summary.hang_up.append(a.id)
     # 3. Cases still in a call with no seat or attempt left (a preview on screen, a lost seat).
+    orphans: list[Interview] = []  # interviews ended here: bound by the close's own audit entry
     for c in session.execute(
         select(Case)
         .where(
@@ -228,6 +225,7 @@ def close_campaign(
             row.ended_at = now
             row.disposition = code
             row.valid_for_scoring = False
+            orphans.append(row)
         _count(summary.interviews_broken_off, code)
     # 4. Every open case gets its final code (3.11 never dialled; otherwise by precedence).
     summary.cases_finalised = cases.finalise_open_cases(session, campaign_id, now=now, actor=actor)
@@ -263,6 +261,7 @@ def close_campaign(
             "results_sha256": sha,
         },
         at=now,
+        bind=orphans,
     )
     # 6. Last: the status change (seed revealed, and its own audit entry / checkpoint).
     change_status(session, campaign_id, CampaignStatus.closed, actor=actor)
