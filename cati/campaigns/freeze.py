@@ -38,8 +38,12 @@ def share_lock(session: Session, campaign_id: int) -> tuple[str, str]:
     return row[0], row[1]
 
 
-def ensure_open(session: Session, campaign_id: int) -> None:
-    """Raise :class:`CampaignClosed` when the campaign is closed (taking the share lock)."""
-    code, status = share_lock(session, campaign_id)
+def refuse_if_closed(code: str, status: str) -> None:
+    """Raise :class:`CampaignClosed` for a closed campaign's (code, status) as ``share_lock`` gave them."""
     if status == CampaignStatus.closed.value:
         raise CampaignClosed(closed_message(code))
+
+
+def ensure_open(session: Session, campaign_id: int) -> None:
+    """Raise :class:`CampaignClosed` when the campaign is closed (taking the share lock)."""
+    refuse_if_closed(*share_lock(session, campaign_id))

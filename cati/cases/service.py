@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
 from cati import audit
-from cati.campaigns.freeze import ensure_open, share_lock
+from cati.campaigns.freeze import ensure_open, refuse_if_closed, share_lock
 from cati.cases import states
 from cati.cases.sample import district_numbers, frame_size
 from cati.errors import Conflict, Invalid, NotFound
@@ -315,8 +315,6 @@ def next_case(
     if share_lock(session, campaign_id)[1] != CampaignStatus.fieldwork.value:
         return None  # closing or closed: nothing new is placed (the close holds the row lock)
     ctx = campaign_rules(session, campaign_id)
-    if ctx.campaign.status != CampaignStatus.fieldwork.value:
-        return None
     rules = ctx.rules
     open_strata = ctx.windows.open_strata(now)
     appointment_due = and_(Case.appointment_at.is_not(None), Case.appointment_at <= now)
@@ -502,8 +500,9 @@ def _record_attempt(session: Session, a: Attempt, action: str, now: dt.datetime,
     )
 
 
-def _attempt_and_case(session: Session, ref: Attempt | str | int) -> tuple[Attempt, Case]:
-    """Lock the attempt's case, then the attempt: always in that order, so no two writers deadlock."""
+def _attempt_and_case(session: Session, ref: Attempt | str | int) -> tuple[Attempt, Case, tuple[str, str]]:
+    """Lock the campaign (for share), the attempt's case, then the attempt: always in that order, so no
+    two writers deadlock. Returns the attempt, the case and the campaign's (code, status)."""
     if isinstance(ref, Attempt):
         where = Attempt.id == ref.id
     elif isinstance(ref, str):
@@ -514,18 +513,18 @@ def _attempt_and_case(session: Session, ref: Attempt | str | int) -> tuple[Attem
     if found is None:
         raise NotFound(f"attempt {ref.id if isinstance(ref, Attempt) else ref} not found")
     case_id = found[0]
-    share_lock(session, found[1])  # the campaign before the case: the close's lock order
+    campaign = share_lock(session, found[1])  # the campaign before the case: the close's lock order
     c = _lock_case(session, case_id)
     a = session.execute(
         select(Attempt).where(where).with_for_update().execution_options(populate_existing=True)
     ).scalar_one()
-    return a, c
+    return a, c, campaign
 
 
 def mark_answered(session: Session, attempt: Attempt | str | int, *, now: dt.datetime) -> Attempt:
     """The respondent's line answered (the 2-second abandonment clock starts here)."""
     now = _check_now(now)
-    a, _ = _attempt_and_case(session, attempt)
+    a, _, _ = _attempt_and_case(session, attempt)
     if a.answered_at is None and a.ended_at is None:
         a.answered_at = now
         a.outcome = "answered"
@@ -538,8 +537,8 @@ def mark_connected(
 ) -> Attempt:
     """The answered call reached an interviewer: the case goes to ``interviewing``."""
     now = _check_now(now)
-    a, c = _attempt_and_case(session, attempt)
-    ensure_open(session, c.campaign_id)
+    a, c, campaign = _attempt_and_case(session, attempt)
+    refuse_if_closed(*campaign)
     if a.ended_at is not None:
         raise Conflict(f"attempt {a.id} has already ended")
     if a.answered_at is None:
@@ -560,8 +559,8 @@ def mark_abandoned(session: Session, attempt: Attempt | str | int, *, now: dt.da
     case not before the next local day.
     """
     now = _check_now(now)
-    a, c = _attempt_and_case(session, attempt)
-    ensure_open(session, c.campaign_id)
+    a, c, campaign = _attempt_and_case(session, attempt)
+    refuse_if_closed(*campaign)
     ctx = campaign_rules(session, a.campaign_id)
     a.abandoned = True
     if a.answered_at is None:
@@ -697,10 +696,10 @@ def record_call_result(
     (non-working number, attempts exhausted).
     """
     now = _check_now(now)
-    a, c = _attempt_and_case(session, attempt)
+    a, c, campaign = _attempt_and_case(session, attempt)
     if a.ended_at is not None:
         return a
-    ensure_open(session, c.campaign_id)
+    refuse_if_closed(*campaign)
     try:
         code = a.disposition or disposition or call_disposition(outcome, cause=hangup_cause)
         _disposition_entry(code)
@@ -838,7 +837,7 @@ def reconcile_open_attempts(
     for attempt_id, channel_id in session.execute(query).all():
         if channel_id in alive:
             continue
-        a, c = _attempt_and_case(session, attempt_id)
+        a, c, _ = _attempt_and_case(session, attempt_id)
         if a.ended_at is not None:  # its result arrived meanwhile
             continue
         a.ended_at = now

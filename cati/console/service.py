@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cati import audit, ledger
-from cati.campaigns.freeze import ensure_open
+from cati.campaigns.freeze import ensure_open, refuse_if_closed
 from cati.campaigns.instruments import campaign_instrument, instrument_of
 from cati.cases import service as cases
 from cati.console import states
@@ -184,14 +184,20 @@ def release_seat(session: Session, user_id: int, *, now: dt.datetime, reason: st
 
 
 def _ensure_open_for_seat(session: Session, user_id: int) -> None:
-    """Refuse when the seat's case belongs to a closed campaign (checked before any seat lock)."""
-    campaign_id = session.execute(
-        select(Case.campaign_id)
+    """Refuse when the seat's case belongs to a closed campaign (checked before any seat lock).
+
+    One statement on the hot path of every answer: the campaign row is share-locked through the
+    seat's case (``cati.campaigns.freeze``: the campaign before seat and case).
+    """
+    found = session.execute(
+        select(Campaign.code, Campaign.status)
+        .join(Case, Case.campaign_id == Campaign.id)
         .join(InterviewerSeat, InterviewerSeat.current_case_id == Case.id)
         .where(InterviewerSeat.user_id == user_id)
-    ).scalar_one_or_none()
-    if campaign_id is not None:
-        ensure_open(session, campaign_id)
+        .with_for_update(read=True, of=Campaign)
+    ).one_or_none()
+    if found is not None:
+        refuse_if_closed(found[0], found[1])
 
 
 def _open_interview(session: Session, case_id: int) -> Interview | None:
