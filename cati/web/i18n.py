@@ -1,7 +1,9 @@
 """A tiny message catalog for the server-rendered pages: zh-CN first, English second.
 
 Pages call ``t("login.title")``; a missing key is a bug caught by the tests (both catalogs must
-hold the same keys). The locale comes from ``?lang=`` (remembered in a cookie), then the cookie,
+hold the same keys). Each feature keeps its own strings in a module of ``cati.web.catalogs``
+(``ZH`` and ``EN`` dicts); they are merged here, and a key defined twice is refused at import.
+The locale comes from ``?lang=`` (remembered in a cookie), then the cookie,
 then the default zh-CN.
 """
 
@@ -16,7 +18,7 @@ DEFAULT_LOCALE: Final = "zh-CN"
 LOCALES: Final = ("zh-CN", "en")
 LANG_COOKIE: Final = "cati_lang"
 
-CATALOG: Final[dict[str, dict[str, str]]] = {
+_BASE: Final[dict[str, dict[str, str]]] = {
     "zh-CN": {
         "app.title": "群众满意度电话调查系统",
         "lang.name": "中文",
@@ -214,6 +216,27 @@ CATALOG: Final[dict[str, dict[str, str]]] = {
         "console.answer.dont_know": "Don't know",
     },
 }
+
+
+def _merged() -> dict[str, dict[str, str]]:
+    """The base strings plus every feature module's, each key defined once."""
+    import importlib
+    import pkgutil
+
+    from cati.web import catalogs
+
+    merged = {loc: dict(strings) for loc, strings in _BASE.items()}
+    for info in sorted(pkgutil.iter_modules(catalogs.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{catalogs.__name__}.{info.name}")
+        for loc, strings in (("zh-CN", module.ZH), ("en", module.EN)):
+            clash = sorted(set(strings) & set(merged[loc]))
+            if clash:
+                raise RuntimeError(f"catalog {info.name}: keys defined twice: {clash[:5]}")
+            merged[loc].update(strings)
+    return merged
+
+
+CATALOG: Final[dict[str, dict[str, str]]] = _merged()
 
 
 def normalise_locale(value: str | None) -> str | None:
