@@ -62,6 +62,10 @@ class Campaign(Base):
     seed_commitment: Mapped[str | None] = mapped_column(String(64), default=None)
     #: The secret seed; never shown by the API before the campaign is closed.
     seed_hex: Mapped[str | None] = mapped_column(String(128), default=None)
+    #: Scores are sealed until close; an admin may open them early (a pilot), audited and shown to
+    #: witnesses: see ``cati/results/visibility.py``.
+    scores_opened_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    scores_opened_reason: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -6,12 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from cati.api.deps import CommitOnReturn, SessionDep
 from cati.auth.access import require_roles
 from cati.campaigns.service import get_campaign
-from cati.models import Role
-from cati.results import service
+from cati.models import Role, User
+from cati.results import service, visibility
 
 #: Witnesses and interviewers never see results per questionnaire.
 RESULT_ROLES = (Role.assessor, Role.supervisor, Role.admin)
@@ -53,3 +54,28 @@ def responses_csv(
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
+
+
+class OpenScoresRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    """Why the scores are opened before close (kept in the audit log, shown to witnesses)."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+@router.post("/{campaign_id}/scores/open")
+def open_scores(
+    campaign_id: CampaignId,
+    body: OpenScoresRequest,
+    session: SessionDep,
+    user: Annotated[User, require_roles(Role.admin)],
+) -> dict[str, Any]:
+    """Open district scores before close (a pilot): admin only, audited, visible to witnesses."""
+    campaign = visibility.open_scores_early(session, campaign_id, actor=user.username, reason=body.reason)
+    assert campaign.scores_opened_at is not None
+    return {
+        "campaign_id": campaign.id,
+        "scores_opened_at": campaign.scores_opened_at.isoformat(),
+        "reason": campaign.scores_opened_reason,
+    }
