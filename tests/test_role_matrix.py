@@ -39,6 +39,7 @@ TABLE: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/api/v1/campaigns/{campaign_id}"): EVERYONE,
     ("POST", "/api/v1/campaigns/{campaign_id}/status"): ADMIN,
     ("POST", "/api/v1/campaigns/{campaign_id}/close"): ADMIN,
+    ("POST", "/api/v1/campaigns/{campaign_id}/scores/open"): ADMIN,
     ("GET", "/api/v1/campaigns/{campaign_id}/results"): RESULTS,
     ("GET", "/api/v1/campaigns/{campaign_id}/exports/responses.csv"): RESULTS,
     ("GET", "/api/v1/dialer/status"): frozenset({Role.admin, Role.supervisor}),
