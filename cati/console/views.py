@@ -9,6 +9,7 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cati.campaigns.instruments import campaign_instrument
@@ -19,6 +20,7 @@ from cati.messages import render
 from cati.models import (
     Attempt,
     Campaign,
+    CampaignStatus,
     Case,
     District,
     InterviewerSeat,
@@ -250,6 +252,16 @@ def dialling_view(session: Session, campaign: Campaign | None, seat_status: str)
     }
 
 
+def _only_fieldwork(session: Session) -> Campaign | None:
+    """The one campaign in fieldwork (the one Ready would join), for the clock of a seat without one."""
+    found = (
+        session.execute(select(Campaign).where(Campaign.status == CampaignStatus.fieldwork.value).limit(2))
+        .scalars()
+        .all()
+    )
+    return found[0] if len(found) == 1 else None
+
+
 def clock_view(campaign: Campaign | None, now: dt.datetime | None, speed: float) -> dict[str, Any]:
     """The service clock for the console's clock, in the campaign's time zone."""
     tz = _zone(campaign)
@@ -311,7 +323,7 @@ def console_state(
         ),
         "current": current_view(session, seat, visible_digits, tz) if seat.user_id else None,
         "dialling": dialling_view(session, campaign, seat.status),
-        "clock": clock_view(campaign, now, speed),
+        "clock": clock_view(campaign or _only_fieldwork(session), now, speed),
         "dispositions": dispositions(),
         "pause_reasons": ["break", "meal", "training", "technical", "other"],
         "wrap_up_seconds": wrap_up_seconds,
