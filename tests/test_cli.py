@@ -45,7 +45,7 @@ def test_user_create_from_stdin(db_url: str, engine: Engine) -> None:
         stdin="a long passphrase\n",
     )
     assert code == 0, err
-    assert out == "user 1 zhang (interviewer) created\n"
+    assert out == "已创建用户 1 zhang（interviewer）/ user 1 zhang (interviewer) created\n"
     with engine.connect() as c:
         user = c.execute(select(User.role, User.extension, User.display_name, User.password_hash)).one()
         actions = c.execute(select(AuditEntry.action, AuditEntry.actor)).all()
@@ -92,12 +92,12 @@ def test_audit_verify_ok_then_names_the_tampered_entry(db_url: str, engine: Engi
             == 0
         )
     code, out, _ = run(["audit", "verify"], env)
-    assert code == 0 and out.startswith("audit chain ok: 3 entries verified")
+    assert code == 0 and out.startswith("审计链完好，已核对 3 条 / audit chain ok: 3 entries verified")
     with engine.begin() as c:
         c.execute(update(AuditEntry).where(AuditEntry.seq == 2).values(details={"username": "mallory"}))
     code, out, err = run(["audit", "verify"], env)
     assert code == 1 and out == ""
-    assert err.startswith("audit chain BROKEN at entry 2: entry content does not match its hash")
+    assert err.startswith("审计链断裂 / audit chain BROKEN at entry 2: entry content does not match its hash")
 
 
 def test_commands_share_the_data_dir(tmp_path: Path) -> None:
