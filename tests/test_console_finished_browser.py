@@ -261,5 +261,14 @@ def test_waiting_interviewer_gets_the_banner_live(server: str, tmp_path: Path) -
             page.keyboard.press("F4")
             expect(page.locator("#seat-status")).to_have_text("离线")
             expect(banner).to_be_visible()
+            # English on request: the same banner in English, and Ready still says it at once
+            page.goto(f"{base}/console?lang=en")
+            expect(page.locator("#seat-status")).to_have_text("Offline")
+            expect(banner).to_contain_text("Dialling has ended")
+            expect(banner).to_contain_text("Every quota of campaign ZB-2026 is full")
+            page.keyboard.press("F2")
+            expect(page.locator("#seat-status")).to_have_text("Ready · waiting for a call")
+            expect(page.locator("#idle-text")).to_contain_text("no more calls will come")
+            page.screenshot(path=str(ARTIFACTS / "console-finished-4-english.png"))
         finally:
             browser.close()

@@ -56,8 +56,9 @@
       if (!r.ok) {
         // Coded errors come worded in the page's language; a malformed request gets one plain line.
         const detail = typeof data.detail === "string" ? data.detail : t("console_errors.ui.invalid_request");
-        if (r.status === 409 && path === "/interview") {
-          notice(t("console.error.stale"));
+        const stale = !data.code || data.code === "interview.stale_version" || data.code === "interview.not_current_item";
+        if (r.status === 409 && path === "/interview" && stale) {
+          notice(data.code ? detail : t("console.error.stale"));
           setTimeout(refresh, 0);
           return null;
         }
