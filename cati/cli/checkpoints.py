@@ -93,7 +93,7 @@ class AnchorReport:
                     err=True,
                 )
         if stored_ok:
-            click.echo(f"stored checkpoints ok: {stored_ok} (存储的检查点均相符)")
+            click.echo(f"存储的检查点均相符 / stored checkpoints ok: {stored_ok}")
 
 
 def check_checkpoints(

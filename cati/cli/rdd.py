@@ -67,11 +67,11 @@ def _read_lines(path: Path, what: str) -> list[str]:
     try:
         return path.read_text(encoding="utf-8-sig").splitlines()
     except FileNotFoundError:
-        raise CliError(f"{what} file not found: {path}") from None
+        raise CliError(f"找不到文件 {path} / {what} file not found: {path}") from None
     except UnicodeDecodeError:
-        raise CliError(f"{what} file {path} is not UTF-8 text") from None
+        raise CliError(f"文件 {path} 不是 UTF-8 文本 / {what} file {path} is not UTF-8 text") from None
     except OSError as exc:
-        raise CliError(f"cannot read {what} file {path}: {exc.strerror}") from None
+        raise CliError(f"无法读取文件 {path} / cannot read {what} file {path}: {exc.strerror}") from None
 
 
 def _frame(prefixes: tuple[str, ...], suffix_digits: int, exclude_banks: Path | None) -> rdd.Frame:
