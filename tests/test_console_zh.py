@@ -361,3 +361,58 @@ def test_no_number_left_is_finished_but_numbers_not_yet_due_are_not(
         assert cases.dialling_outlook(s, fw.campaign_id) == "exhausted"
     st = c.state()
     assert st["dialling"]["reason"] == "exhausted" and "样本已用完" in st["dialling"]["message"]["zh"]
+
+
+async def test_a_complete_rolled_back_tells_nobody(engine: Engine, users: Users) -> None:
+    """The banner's event leaves only with a committed transaction: a crash after the last complete
+    was recorded (before the commit) leaves the cell open and says nothing to any seat."""
+    import asyncio
+
+    from cati.console import service as console
+    from cati.db import make_sessionmaker
+    from cati.events import EventBus, install_session_events
+    from cati.models import User
+
+    fw = make_fieldwork(engine)
+    _one_cell_to_fill(fw)
+    waiting, working = users.create("iv01", Role.interviewer), users.create("iv02", Role.interviewer)
+    bus = EventBus()
+    bus.bind(asyncio.get_running_loop())
+    factory = make_sessionmaker(engine)
+    install_session_events(factory, bus)
+    with transaction(factory) as s:
+        for uid in (waiting, working):
+            user = s.get(User, uid)
+            assert user is not None
+            console.go_ready(s, user, now=now())
+    deliver_call(fw, working)
+
+    def finish(s: Any) -> None:
+        user = s.get(User, working)
+        loaded = console.load_interview(s, console.lock_seat(s, working).current_interview_id)
+        for _item, value in SCREENING:
+            loaded.engine.answer(loaded.engine.current.id, value, now())
+        for _item in RATED:
+            loaded.engine.answer(loaded.engine.current.id, 2, now())
+        loaded.engine.answer(loaded.engine.current.id, "好", now())
+        loaded.row.state = loaded.engine.to_dict()
+        s.flush()
+        console.record_disposition(s, user, code="complete", now=now())
+
+    with bus.subscribe({f"seat:{waiting}"}) as sub:
+        try:
+            with transaction(factory) as s:
+                finish(s)
+                assert cases.dialling_outlook(s, fw.campaign_id) == "quotas_full"
+                raise RuntimeError("the server died before the commit")
+        except RuntimeError:
+            pass
+        await asyncio.sleep(0.1)
+        assert sub.queue.empty()  # nothing was said
+        with transaction(factory) as s:
+            assert cases.dialling_outlook(s, fw.campaign_id) is None  # the cell is still open
+            finish(s)
+        ev = await asyncio.wait_for(sub.queue.get(), 2)
+        while ev.type != "dialling":
+            ev = await asyncio.wait_for(sub.queue.get(), 2)
+        assert ev.data["reason"] == "quotas_full"
