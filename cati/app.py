@@ -25,6 +25,7 @@ from cati.db import make_engine, make_sessionmaker
 from cati.dialing.control import NullDialer
 from cati.errors import AppError
 from cati.events import EventBus, install_session_events
+from cati.messages import error_body, has_message, request_locale
 from cati.settings import Settings, get_settings
 
 
@@ -161,6 +162,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def _app_error(request: Request, exc: AppError) -> Response:
         if isinstance(exc, NotAuthenticated) and _wants_page(request):
             return RedirectResponse(f"/login?{urlencode({'next': request.url.path})}", status_code=303)
+        if exc.code is not None and has_message(exc.code):
+            # A coded error: the words in the reader's language, the code for programs.
+            body = error_body(exc.code, exc.params, request_locale(request))
+            return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)

@@ -78,7 +78,17 @@ class AnswerStatus(StrEnum):
 
 
 class InterviewError(ValueError):
-    """Base of the engine's errors."""
+    """Base of the engine's errors.
+
+    ``code`` is a stable name of the problem and ``params`` its values (``item`` is an item id):
+    the engine knows no language, so a caller that shows the error to a person words it from the
+    code (the web console: ``cati.messages``); the message text is for logs and developers.
+    """
+
+    def __init__(self, message: str, code: str = "interview.error", **params: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params: dict[str, Any] = params
 
 
 class InvalidAction(InterviewError):
@@ -124,7 +134,11 @@ class Interview:
 
     def __init__(self, instrument: Instrument, stratum: str) -> None:
         if stratum not in instrument.stratum_ids:
-            raise InvalidAction(f"unknown stratum {stratum!r}: expected one of {instrument.stratum_ids}")
+            raise InvalidAction(
+                f"unknown stratum {stratum!r}: expected one of {instrument.stratum_ids}",
+                "interview.unknown_stratum",
+                stratum=stratum,
+            )
         self.instrument = instrument
         self.stratum = stratum
         self.state: State | None = None
@@ -144,7 +158,11 @@ class Interview:
         _check_time(now)
         first = interview._next_applicable(-1)
         if first is None:
-            raise InvalidAction(f"no item of {instrument.id} applies to stratum {stratum}")
+            raise InvalidAction(
+                f"no item of {instrument.id} applies to stratum {stratum}",
+                "interview.no_item",
+                stratum=stratum,
+            )
         interview._position = first
         interview.started_at = now
         interview._move(Action.START, State.ASKING, now)
@@ -215,7 +233,7 @@ class Interview:
         _check_time(now)
         if self.state is State.ASKING:
             if not self._path:
-                raise InvalidAction("already at the first question")
+                raise InvalidAction("already at the first question", "interview.at_first_question")
             self._position = self._path.pop()
         self.ended_at = None
         self._move(Action.BACK, State.ASKING, now, item=self.instrument.items[self._position].id)
@@ -400,7 +418,12 @@ class Interview:
         targets = TRANSITIONS.get((self.state, action))
         if targets is None:
             state = "not started" if self.state is None else self.state.value
-            raise InvalidAction(f"cannot {action.value.replace('_', ' ')}: the interview is {state}")
+            raise InvalidAction(
+                f"cannot {action.value.replace('_', ' ')}: the interview is {state}",
+                "interview.action_not_allowed",
+                action=action.value,
+                state=state.replace(" ", "_"),
+            )
         return targets
 
     def _move(self, action: Action, target: State, now: datetime, **event: Any) -> None:
@@ -414,11 +437,18 @@ class Interview:
         _check_time(now)
         item = self.instrument.items[self._position]
         if item_id is not None and item_id != item.id:
-            raise InvalidAction(f"the current question is {item.id}, not {item_id}")
+            raise InvalidAction(
+                f"the current question is {item.id}, not {item_id}",
+                "interview.not_current_item",
+                item=item.id,
+                sent=item_id,
+            )
         if action in (Action.REFUSE, Action.DONT_KNOW) and not item.allows_refusal:
             raise InvalidAction(
                 f"{item.id} is a screening question and needs an answer; "
-                "break off if the respondent will not say"
+                "break off if the respondent will not say",
+                "interview.screening_needs_answer",
+                item=item.id,
             )
         return item
 
@@ -489,7 +519,7 @@ class Interview:
 def _coerce(item: Item, value: Value) -> Value:
     """Check and normalise an answer: a choice by code (1, "1") or value name; a number; a text."""
     if isinstance(value, bool):
-        raise InvalidAnswer(f"{item.id}: not an answer: {value!r}")
+        raise InvalidAnswer(f"{item.id}: not an answer: {value!r}", "answer.not_an_answer", item=item.id)
     if item.kind in (ItemKind.RATING, ItemKind.SINGLE_CHOICE):
         if isinstance(value, str):
             text = value.strip()
@@ -497,15 +527,14 @@ def _coerce(item: Item, value: Value) -> Value:
             if by_name is not None:
                 return by_name.code
             if not text.isdigit():
-                raise InvalidAnswer(f"{item.id}: unknown option {value!r}")
+                raise _unknown_option(item, value)
             value = int(text)
         if isinstance(value, float):
             if not value.is_integer():
-                raise InvalidAnswer(f"{item.id}: unknown option {value!r}")
+                raise _unknown_option(item, value)
             value = int(value)
         if item.option(value) is None:
-            codes = ", ".join(str(o.code) for o in item.options)
-            raise InvalidAnswer(f"{item.id}: unknown option {value!r} (options: {codes})")
+            raise _unknown_option(item, value)
         return value
     if item.kind is ItemKind.NUMBER:
         number: float
@@ -513,22 +542,59 @@ def _coerce(item: Item, value: Value) -> Value:
             try:
                 number = float(value.strip())
             except ValueError:
-                raise InvalidAnswer(f"{item.id}: not a number: {value!r}") from None
+                raise InvalidAnswer(
+                    f"{item.id}: not a number: {value!r}",
+                    "answer.not_a_number",
+                    item=item.id,
+                    value=str(value),
+                ) from None
         else:
             number = float(value)
         if not math.isfinite(number):
-            raise InvalidAnswer(f"{item.id}: not a number: {value!r}")
+            raise InvalidAnswer(
+                f"{item.id}: not a number: {value!r}", "answer.not_a_number", item=item.id, value=str(value)
+            )
         if item.integer and not number.is_integer():
-            raise InvalidAnswer(f"{item.id}: needs a whole number, not {value!r}")
+            raise InvalidAnswer(
+                f"{item.id}: needs a whole number, not {value!r}",
+                "answer.not_whole",
+                item=item.id,
+                value=f"{number:g}",
+            )
         if (item.min is not None and number < item.min) or (item.max is not None and number > item.max):
-            raise InvalidAnswer(f"{item.id}: {number:g} is outside {item.min:g}..{item.max:g}")
+            low = "" if item.min is None else f"{item.min:g}"
+            high = "" if item.max is None else f"{item.max:g}"
+            raise InvalidAnswer(
+                f"{item.id}: {number:g} is outside {low}..{high}",
+                "answer.out_of_range",
+                item=item.id,
+                value=f"{number:g}",
+                min=low,
+                max=high,
+            )
         return int(number) if item.integer else number
     if not isinstance(value, str):
-        raise InvalidAnswer(f"{item.id}: needs text, not {value!r}")
+        raise InvalidAnswer(f"{item.id}: needs text, not {value!r}", "answer.needs_text", item=item.id)
     text = value.strip()
     if len(text) > item.max_length:
-        raise InvalidAnswer(f"{item.id}: text longer than {item.max_length} characters")
+        raise InvalidAnswer(
+            f"{item.id}: text longer than {item.max_length} characters",
+            "answer.too_long",
+            item=item.id,
+            max_length=item.max_length,
+        )
     return text
+
+
+def _unknown_option(item: Item, value: Value) -> InvalidAnswer:
+    codes = ", ".join(str(o.code) for o in item.options)
+    return InvalidAnswer(
+        f"{item.id}: unknown option {value!r} (options: {codes})",
+        "answer.unknown_option",
+        item=item.id,
+        value=str(value),
+        options=codes,
+    )
 
 
 def _check_time(now: datetime) -> None:

@@ -95,7 +95,7 @@ def test_rewritten_chain_verifies_plainly_but_not_against_the_old_checkpoint(
     rewrite_chain(engine, edit_seq=2)
     code, out, err = run(["audit", "verify"], env)
     assert code == 0, err  # the chain alone cannot tell
-    assert out.startswith("audit chain ok: 3 entries verified")
+    assert out.startswith("审计链完好，已核对 3 条 / audit chain ok: 3 entries verified")
     code, out, err = run(["audit", "verify", "--checkpoint", str(old)], env)
     assert code == 1
     assert "checkpoint FAILED" in err and "entry 3 has another hash" in err and "re-hashed" in err
@@ -174,7 +174,7 @@ def test_stored_checkpoints_catch_a_rewrite_by_default(
             update(AuditHead).values(last_seq=1, last_hash=c.execute(select(AuditEntry.hash)).scalar_one())
         )
     code, out, err = run(["audit", "verify"], env)
-    assert code == 1 and out.startswith("audit chain ok: 1 entries")
+    assert code == 1 and out.startswith("审计链完好，已核对 1 条 / audit chain ok: 1 entries")
     assert "checkpoint FAILED stored #1" in err and "log is shorter" in err
 
 

@@ -196,7 +196,9 @@ def test_cli_imports_the_zibo_example(
     env = {"CATI_DATABASE_URL": db_url, "CATI_INSTRUMENTS_DIR": str(instruments_dir)}
     result = _import(EXAMPLE, tmp_path, env)
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("campaign 1 zibo-2026: draft, 8 districts, 16 quota cells")
+    assert result.output.startswith(
+        "已导入调查项目（草稿），8 个区县，16 个配额单元 / campaign 1 zibo-2026: draft"
+    )
     with engine.connect() as c:
         names = c.execute(select(District.name_zh).order_by(District.id)).scalars().all()
         targets = set(c.execute(select(QuotaCell.target)).scalars())

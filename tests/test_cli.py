@@ -45,7 +45,7 @@ def test_user_create_from_stdin(db_url: str, engine: Engine) -> None:
         stdin="a long passphrase\n",
     )
     assert code == 0, err
-    assert out == "user 1 zhang (interviewer) created\n"
+    assert out == "已创建用户 1 zhang（interviewer）/ user 1 zhang (interviewer) created\n"
     with engine.connect() as c:
         user = c.execute(select(User.role, User.extension, User.display_name, User.password_hash)).one()
         actions = c.execute(select(AuditEntry.action, AuditEntry.actor)).all()
@@ -92,12 +92,12 @@ def test_audit_verify_ok_then_names_the_tampered_entry(db_url: str, engine: Engi
             == 0
         )
     code, out, _ = run(["audit", "verify"], env)
-    assert code == 0 and out.startswith("audit chain ok: 3 entries verified")
+    assert code == 0 and out.startswith("审计链完好，已核对 3 条 / audit chain ok: 3 entries verified")
     with engine.begin() as c:
         c.execute(update(AuditEntry).where(AuditEntry.seq == 2).values(details={"username": "mallory"}))
     code, out, err = run(["audit", "verify"], env)
     assert code == 1 and out == ""
-    assert err.startswith("audit chain BROKEN at entry 2: entry content does not match its hash")
+    assert err.startswith("审计链断裂 / audit chain BROKEN at entry 2: entry content does not match its hash")
 
 
 def test_commands_share_the_data_dir(tmp_path: Path) -> None:
@@ -166,13 +166,14 @@ def test_demo_prepares_the_example_once(tmp_path: Path) -> None:
     env = {"CATI_DATA_DIR": str(tmp_path / "demo")}
     code, out, err = run(["demo", "--prepare-only", "--interviewers", "2"], env)
     assert code == 0, err
-    assert "imported campaign zibo-2026 (8 districts)" in out
+    assert "已导入调查项目 zibo-2026（8 个区县）" in out  # zh-CN first
+    assert "登录账号" in out and "督导室" in out and "/supervise" in out and "/witness" in out
 
     def logins(text: str) -> dict[str, str]:
         found = {}
         for line in text.splitlines():
             parts = line.split()
-            if len(parts) >= 3 and parts[0] in ROLES and not parts[2].startswith("("):
+            if len(parts) >= 3 and parts[0] in ROLES and not parts[2].startswith(("(", "（")):
                 found[parts[1]] = parts[2]
         return found
 
@@ -183,7 +184,7 @@ def test_demo_prepares_the_example_once(tmp_path: Path) -> None:
     assert all(f"{user}\t" in saved and pw in saved for user, pw in first.items())
     assert oct((tmp_path / "demo" / "demo-logins.txt").stat().st_mode & 0o777) == "0o600"
     code, out, _ = run(["demo", "--prepare-only", "--interviewers", "2"], env)
-    assert code == 0 and "imported" not in out
+    assert code == 0 and "已导入" not in out
     second = logins(out)
     assert second["admin"] != first["admin"]  # new passwords on every start
     code, out, _ = run(["campaign", "list"], env)

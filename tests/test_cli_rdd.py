@@ -118,15 +118,15 @@ def test_commit_prints_sha256_of_the_documented_text_and_verify_checks_it(tmp_pa
     assert commitment == hashlib.sha256(text.encode()).hexdigest()
 
     code, out, _ = run("rdd", "verify", "--seed", SEED, "--commitment", commitment, *frame_args)
-    assert code == 0 and out.startswith("match")
+    assert code == 0 and out.startswith("一致 / match")
 
     # a different seed, or a different frame, does not match: exit 1 with a clear line
     code, out, _ = run("rdd", "verify", "--seed", "ab" * 16, "--commitment", commitment, *frame_args)
-    assert code == 1 and out.startswith("MISMATCH")
+    assert code == 1 and out.startswith("不一致 / MISMATCH")
     code, out, _ = run(
         "rdd", "verify", "--seed", SEED, "--commitment", commitment, "--prefix", "233", "--prefix", "234"
     )
-    assert code == 1 and out.startswith("MISMATCH")
+    assert code == 1 and out.startswith("不一致 / MISMATCH")
 
     code, out, err = run("rdd", "verify", "--seed", SEED, "--commitment", "nothex", *frame_args)
     assert code == 2 and out == "" and "64 hexadecimal digits" in err

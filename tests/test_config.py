@@ -91,12 +91,18 @@ def test_the_demo_banner_names_the_pbx() -> None:
     from cati.demo.run import DemoOptions, DemoSetup
 
     setup = DemoSetup(campaign_id=1, campaign_code="c", accounts=[])
-    for settings, expected in (
-        (Settings(), "built-in simulated PBX"),
-        (Settings(ami_host="10.0.0.5", ami_port=5039), "Asterisk AMI 10.0.0.5:5039"),
+    for settings, expected, zh in (
+        (Settings(), "built-in simulated PBX", "内置模拟交换机"),
+        (
+            Settings(ami_host="10.0.0.5", ami_port=5039),
+            "Asterisk AMI 10.0.0.5:5039",
+            "Asterisk AMI 10.0.0.5:5039",
+        ),
     ):
-        text = banner(settings, DemoOptions(), setup, "http://127.0.0.1:8000", None)
+        text = banner(settings, DemoOptions(lang="en"), setup, "http://127.0.0.1:8000", None)
         assert f"telephony   {expected};" in text
+        text = banner(settings, DemoOptions(), setup, "http://127.0.0.1:8000", None)  # zh-CN first
+        assert f"电话        {zh}；" in text
 
 
 async def test_link_changes_reach_the_log(

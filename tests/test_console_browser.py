@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -212,6 +213,12 @@ def test_interviewer_takes_calls_by_keyboard(server: tuple[str, str], tmp_path: 
             page.keyboard.press("4")
             at("q3")
             page.screenshot(path=str(ARTIFACTS / "console-3-question.png"))
+            # the interviewer sees numbers and words, never an item id (header, review of answers)
+            expect(page.locator("#q-id")).to_have_text("第 4 题")
+            review = page.locator("#answers").text_content() or ""
+            assert "甄别题 1：住宅电话" in review and "甄别题 2：45" in review, review
+            shown = page.locator("body").inner_text() + review
+            assert not re.search(r"\b(s_line|s_age|s_tie|overall|q(?:10|[1-9])|suggestions)\b", shown), shown
 
             # the browser reloads (or crashed): the interview resumes exactly there
             page.reload()

@@ -72,7 +72,7 @@ def test_second_demo_start_continues_after_the_last_call(tmp_path: Path) -> None
     engine.dispose()
     second = CliRunner().invoke(cli, args, env=env)
     assert second.exit_code == 0, second.output
-    shown = re.search(r"service clock 30x from \w+ (\d{4}-\d\d-\d\d \d\d:\d\d) Shanghai", second.output)
+    shown = re.search(r"服务时钟 30 倍速，从上海时间 (\d{4}-\d\d-\d\d \d\d:\d\d) 起", second.output)
     assert shown is not None, second.output
     expected = (start + dt.timedelta(hours=5, minutes=13)).strftime("%Y-%m-%d %H:%M")
     assert shown.group(1) == expected

@@ -60,7 +60,11 @@ async def _survey(settings: Settings, options: DemoOptions) -> tuple[int, dict[s
     stats = await asyncio.wait_for(
         run_demo(settings, options, setup, say=lines.append, started=started), timeout=SURVEY_TIMEOUT + 40
     )
-    assert any("survey is done" in line for line in lines), (lines, stats)
+    # said in Chinese, with what comes next: the rooms and the close command
+    done = [line for line in lines if "全部配额已完成" in line]
+    assert done, (lines, stats)
+    assert "/supervise" in done[0] and "/witness" in done[0] and "/announcement" in done[0]
+    assert f"cati campaign close {setup.campaign_code} --reason" in done[0]
     assert not stats.errors, stats.errors
     sent = stats.actions_ok["answer"] + stats.actions_ok["refuse"] + stats.actions_ok["dont_know"]
     return setup.campaign_id, {"sent": sent, "calls": stats.calls}

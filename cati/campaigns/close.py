@@ -265,4 +265,6 @@ def close_campaign(
     )
     # 6. Last: the status change (seed revealed, and its own audit entry / checkpoint).
     change_status(session, campaign_id, CampaignStatus.closed, actor=actor)
+    # Every interviewer still at a seat of this campaign is told at once (after commit).
+    console.announce_dialling_finished(session, campaign_id, cases.FINISHED_CLOSED)
     return CloseResult(campaign_id, campaign.code, summary, sha)

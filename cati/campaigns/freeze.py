@@ -41,7 +41,7 @@ def share_lock(session: Session, campaign_id: int) -> tuple[str, str]:
 def refuse_if_closed(code: str, status: str) -> None:
     """Raise :class:`CampaignClosed` for a closed campaign's (code, status) as ``share_lock`` gave them."""
     if status == CampaignStatus.closed.value:
-        raise CampaignClosed(closed_message(code))
+        raise CampaignClosed(closed_message(code), code="campaign.closed", params={"campaign": code})
 
 
 def ensure_open(session: Session, campaign_id: int) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, false, func, or_, select
 from sqlalchemy.orm import Session
@@ -375,6 +376,54 @@ def next_case(
     _touch(chosen, now)
     session.flush()
     return chosen
+
+
+#: Why dialling of a campaign has finished (``dialling_outlook``): the console's banner says which.
+FINISHED_CLOSED = "closed"
+FINISHED_QUOTAS_FULL = "quotas_full"
+FINISHED_EXHAUSTED = "exhausted"
+
+
+def dialling_outlook(session: Session, campaign_id: int) -> str | None:
+    """Whether dialling of the campaign has finished for good, and why; None while work may come.
+
+    ``closed``: the campaign is not in fieldwork any more (closed, or not yet started);
+    ``quotas_full``: every quota cell has its completes (``next_case`` hands nothing out);
+    ``exhausted``: no open quota cell has a case left to call and its district's frame is used up
+    (a top-up could release nothing). Cases not due yet (a retry later, outside the calling
+    window) are work still to come: None. Reads only; takes no lock.
+    """
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None or campaign.status != CampaignStatus.fieldwork.value:
+        return FINISHED_CLOSED
+    open_cells = session.execute(
+        select(QuotaCell.district_id, QuotaCell.stratum).where(
+            QuotaCell.campaign_id == campaign_id, QuotaCell.completes < QuotaCell.target
+        )
+    ).all()
+    if not open_cells:
+        return FINISHED_QUOTAS_FULL
+    with_cases = {
+        (row[0], row[1])
+        for row in session.execute(
+            select(Case.district_id, Case.stratum)
+            .where(Case.campaign_id == campaign_id, Case.status != CaseStatus.finalised.value)
+            .group_by(Case.district_id, Case.stratum)
+        ).all()
+    }
+    if any((district_id, stratum) in with_cases for district_id, stratum in open_cells):
+        return None
+    for district_id in sorted({district_id for district_id, _ in open_cells}):
+        district = session.get(District, district_id)
+        if district is None:
+            continue
+        try:
+            size = frame_size(district.code, _prefixes(session, district.id), district.suffix_digits)
+        except Invalid:
+            continue  # no usable frame: nothing can be released there
+        if size - district.sample_position > 0:
+            return None
+    return FINISHED_EXHAUSTED
 
 
 def _lock_case(session: Session, case_id: int) -> Case:
@@ -746,18 +795,31 @@ def record_interviewer_outcome(
         raise Invalid(str(exc)) from None
     if appointment_at is not None:
         if appointment_at.tzinfo is None or appointment_at.utcoffset() is None:
-            raise Invalid("appointment_at must carry a time zone")
+            raise Invalid("appointment_at must carry a time zone", code="appointment.needs_zone")
         if appointment_at <= now:
-            raise Invalid("appointment_at must be in the future")
+            campaign = session.get(Campaign, case.campaign_id)
+            tz = campaign.timezone if campaign is not None else "UTC"
+            raise Invalid(
+                "appointment_at must be in the future",
+                code="appointment.in_past",
+                params={
+                    "at": appointment_at.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M"),
+                    "timezone": tz,
+                },
+            )
         if final or (entry.next is Next.final and disposition_code != "1.2"):
-            raise Invalid(f"disposition {disposition_code} closes the case; it cannot take an appointment")
+            raise Invalid(
+                f"disposition {disposition_code} closes the case; it cannot take an appointment",
+                code="appointment.closes_case",
+            )
     elif appointment_interviewer_id is not None:
         raise Invalid("appointment_interviewer_id given without appointment_at")
     ensure_open(session, case.campaign_id)
     c = _lock_case(session, case.id)
     if c.status not in {s.value for s in states.IN_CALL}:
         raise states.IllegalTransition(
-            f"case {c.id} is {c.status}: an interviewer's outcome needs a case in a call"
+            f"case {c.id} is {c.status}: an interviewer's outcome needs a case in a call",
+            code="disposition.case_not_in_call",
         )
     a = session.execute(
         select(Attempt)

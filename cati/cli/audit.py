@@ -46,7 +46,8 @@ def audit_verify(checkpoint: tuple[Path, ...], data_dir: Path | None) -> None:
             f", last entry {last.seq} at {last.at:%Y-%m-%d %H:%M:%S}Z, hash {last.hash[:16]}" if last else ""
         )
     if result.ok:
-        click.echo(f"audit chain ok: {result.checked} entries verified{head}")
+        n = result.checked
+        click.echo(f"审计链完好，已核对 {n} 条 / audit chain ok: {n} entries verified{head}")
         anchors.echo()
         assert data is not None
         ledger_ok = _report_ledger(data)
@@ -55,7 +56,8 @@ def audit_verify(checkpoint: tuple[Path, ...], data_dir: Path | None) -> None:
         return
     where = f"entry {result.broken_seq}" if result.broken_seq is not None else "the chain head"
     click.echo(
-        f"audit chain BROKEN at {where}: {result.reason} ({result.checked} entries verified before it)",
+        f"审计链断裂 / audit chain BROKEN at {where}: {result.reason} "
+        f"({result.checked} entries verified before it)",
         err=True,
     )
     anchors.echo()

@@ -32,17 +32,20 @@ def campaign_import(file: Path, data_dir: Path | None) -> None:
             spec.instrument, base_dir=file.resolve().parent, extra_dir=settings.instruments_dir
         )
     except CampaignSpecError as exc:
-        raise CliError("campaign not imported:\n  " + "\n  ".join(exc.lines())) from None
+        raise CliError("调查项目未导入 / campaign not imported:\n  " + "\n  ".join(exc.lines())) from None
     except InstrumentError as exc:
-        raise CliError(f"campaign not imported:\n  {file}: instrument: {exc}") from None
+        raise CliError(f"调查项目未导入 / campaign not imported:\n  {file}: instrument: {exc}") from None
     try:
         with cli_session(settings) as session:
             created = service.create_campaign(session, spec, instrument=instrument, actor=cli_actor())
             campaign_id, code = created.id, created.code
     except AppError as exc:
-        raise CliError(f"campaign not imported: {exc.detail}") from None
+        raise CliError(f"调查项目未导入 / campaign not imported: {exc.detail}") from None
     cells = len(spec.districts) * len(Stratum)
-    click.echo(f"campaign {campaign_id} {code}: draft, {len(spec.districts)} districts, {cells} quota cells")
+    click.echo(
+        f"已导入调查项目（草稿），{len(spec.districts)} 个区县，{cells} 个配额单元 / "
+        f"campaign {campaign_id} {code}: draft, {len(spec.districts)} districts, {cells} quota cells"
+    )
 
 
 @campaign.command("list")
@@ -70,9 +73,9 @@ def campaign_status(code: str, to: str, data_dir: Path | None) -> None:
                 changed = found
             else:
                 changed = service.change_status(session, found.id, CampaignStatus(to), actor=cli_actor())
-            line = f"campaign {changed.id} {changed.code}: {changed.status}"
+            line = f"调查项目 / campaign {changed.id} {changed.code}: {changed.status}"
             if to == CampaignStatus.published.value:
-                line += f", seed commitment {changed.seed_commitment}"
+                line += f", 抽样种子承诺值 / seed commitment {changed.seed_commitment}"
     except AppError as exc:
         raise CliError(str(exc.detail)) from None
     click.echo(line)
@@ -99,10 +102,10 @@ def campaign_close(code: str, reason: str, force: bool, data_dir: Path | None) -
     except AppError as exc:
         raise CliError(str(exc.detail)) from None
     click.echo(f"调查活动 {done.campaign_id} {done.code} 已结束 / closed")
-    click.echo(f"  open cases finalised: {finalised}")
+    click.echo(f"  未结束样本的最终结果 / open cases finalised: {finalised}")
     if done.summary.interviews_broken_off or done.summary.calls_ended:
         click.echo(
-            f"  interviews broken off: {done.summary.interviews_broken_off}, "
-            f"calls ended: {done.summary.calls_ended}"
+            f"  中断的访问 / interviews broken off: {done.summary.interviews_broken_off}, "
+            f"结束的呼叫 / calls ended: {done.summary.calls_ended}"
         )
-    click.echo(f"  results sha256: {done.results_sha256}")
+    click.echo(f"  结果摘要 / results sha256: {done.results_sha256}")

@@ -93,7 +93,7 @@ class AnchorReport:
                     err=True,
                 )
         if stored_ok:
-            click.echo(f"stored checkpoints ok: {stored_ok} (存储的检查点均相符)")
+            click.echo(f"存储的检查点均相符 / stored checkpoints ok: {stored_ok}")
 
 
 def check_checkpoints(
@@ -125,9 +125,9 @@ def audit_key(data_dir: Path | None) -> None:
     """Show the checkpoint signing key's fingerprint (created on first use)."""
     settings = load_settings(data_dir)
     signer = _signer(settings).get()
-    click.echo(f"key file: {signer.path}")
-    click.echo("algorithm: Ed25519")
-    click.echo(f"public key: {signer.public_raw.hex()}")
+    click.echo(f"密钥文件 / key file: {signer.path}")
+    click.echo("算法 / algorithm: Ed25519")
+    click.echo(f"公钥 / public key: {signer.public_raw.hex()}")
     click.echo(f"fingerprint (SHA-256 of the raw public key / 公钥指纹): {signer.fingerprint}")
 
 
@@ -162,5 +162,9 @@ def audit_checkpoint(output: Path | None, data_dir: Path | None) -> None:
     if output is None:
         click.echo(text, nl=False)
     else:
-        click.echo(f"checkpoint written to {output} (size {checkpoint.size})", err=True)
+        click.echo(
+            f"检查点已写入 {output}（共 {checkpoint.size} 条）/ checkpoint written to {output} "
+            f"(size {checkpoint.size})",
+            err=True,
+        )
     click.echo(f"key fingerprint / 公钥指纹: {signer.fingerprint}", err=True)

@@ -22,4 +22,5 @@ def db_upgrade(revision: str, data_dir: Path | None) -> None:
     """Apply the migrations up to REVISION (the only way a schema is made)."""
     settings = load_settings(data_dir)
     upgrade(settings.effective_database_url, revision)
-    click.echo(f"database at {revision}: {settings.effective_database_url.split('@')[-1]}")
+    where = settings.effective_database_url.split("@")[-1]
+    click.echo(f"数据库已升级到 {revision} / database at {revision}: {where}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import unicodedata
 from pathlib import Path
 
 import click
@@ -21,80 +22,79 @@ from cati.demo.run import (
     DemoOptions,
     DemoRun,
     DemoSetup,
+    data_flag,
     prepare_demo,
     run_demo,
     write_logins,
 )
 from cati.settings import Settings
 
-ROLE_HINTS = {
-    "iv00": "you: open {url}/console, sign in, press Ready and take the next call",
-    "supervisor": "runs fieldwork; may read results and the dialer status ({url}/api/v1/dialer/status)",
-    "assessor": "the assessment office: results and the responses export",
-    "witness": "watches read-only (no personal data)",
-    "admin": "everything: users, campaigns",
-}
+ROLE_HINTS = ("iv00", "supervisor", "assessor", "witness", "admin")
 
 
-def _check_port(host: str, port: int) -> None:
+def _check_port(host: str, port: int, options: DemoOptions) -> None:
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:
-            raise CliError(
-                f"cannot listen on {host}:{port}: {exc.strerror or exc} (choose another --port)"
-            ) from None
+            raise CliError(options.t("port_busy", host=host, port=port, why=exc.strerror or exc)) from None
+
+
+def _pad(text: str, width: int) -> str:
+    """``text`` padded to ``width`` terminal columns (a Chinese character takes two)."""
+    used = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return text + " " * max(1, width - used)
 
 
 def banner(
     settings: Settings, options: DemoOptions, setup: DemoSetup, url: str, logins_file: Path | None
 ) -> str:
-    """What the demo prints once it is serving: address, logins, what to click, how to get results."""
+    """What the demo prints once it is serving: address, logins, what to click, how to get results
+    (zh-CN first; ``--lang en`` for English)."""
+    t = options.t
     start = settings.sim_start.astimezone(SHANGHAI) if settings.sim_start else None
     simulated = setup.simulated
-    crew = f"{len(simulated)} ({simulated[0].username}-{simulated[-1].username})" if simulated else "none"
-    quota = f"{options.quota} completes per district and stratum" if options.quota else "the campaign's quota"
+    crew = t("crew_none")
+    if simulated:
+        crew = f"{len(simulated)} ({simulated[0].username}-{simulated[-1].username})"
+    quota = t("quota_each", quota=options.quota) if options.quota else t("quota_campaign")
     data = settings.effective_database_url.split("@")[-1]
+    pbx = settings.pbx_label if settings.ami_host else t("builtin_pbx")
+    clock = t("clock", speed=f"{options.speed:g}") + (
+        t("clock_from", start=f"{start:%Y-%m-%d %H:%M}") if start else ""
+    )
     lines = [
         "",
-        "CATI demo · 群众满意度电话调查演示",
-        f"  address     {url}/",
-        f"  data        {data}",
-        f"  campaign    {setup.campaign_code} (id {setup.campaign_id}) in fieldwork, {quota};",
-        "              demo calling windows 08:00-22:00 every day for both strata",
-        f"  telephony   {settings.pbx_label}; service clock {options.speed:g}x"
-        + (f" from {start:%a %Y-%m-%d %H:%M} Shanghai" if start else ""),
-        f"  simulated interviewers  {crew}",
+        t("title"),
+        f"  {_pad(t('address'), 12)}{url}/",
+        f"  {_pad(t('data'), 12)}{data}",
+        f"  {_pad(t('campaign'), 12)}"
+        + t("campaign_line", code=setup.campaign_code, id=setup.campaign_id, quota=quota),
+        f"  {_pad('', 12)}{t('windows')}",
+        f"  {_pad(t('telephony'), 12)}{pbx}{clock}",
+        f"  {_pad(t('crew'), 12)}{crew}",
         "",
-        "Logins (new passwords on every start" + (f"; also in {logins_file}):" if logins_file else "):"),
+        t("logins", file=t("logins_file", file=logins_file) if logins_file else ""),
     ]
     for a in sorted(setup.accounts, key=lambda a: a.username != "iv00"):
         if a.simulated:
             continue
-        hint = ROLE_HINTS.get(a.username, "").format(url=url)
+        hint = t(f"hint.{a.username}", url=url, id=setup.campaign_id) if a.username in ROLE_HINTS else ""
         lines.append(f"  {a.role.value:<12}{a.username:<12}{a.password:<16}{hint}")
     if simulated:
-        lines.append(
-            f"  {'interviewer':<12}{'iv01..':<12}{'(simulated)':<16}"
-            "working through the same API as the browser"
-        )
+        lines.append(f"  {'interviewer':<12}{'iv01..':<12}{_pad(t('simulated'), 16)}{t('simulated_hint')}")
     results = f"{url}/api/v1/campaigns/{setup.campaign_id}"
-    data_flag = (
-        ""
-        if settings.database_url or settings.data_dir == Path("cati-data")
-        else f" --data-dir {settings.data_dir}"
-    )
     lines += [
         "",
-        "Results (sign in as assessor, supervisor or admin at " + url + "/login first):",
-        f"  {results}/results                 scores, AAPOR rates, counts (JSON)",
-        f"  {results}/exports/responses.csv   one row per questionnaire (Excel-ready)",
-        "From a second shell, with the same data directory:",
-        f"  cati results export {setup.campaign_code}{data_flag} -o responses.csv"
+        t("results_title", url=url),
+        f"  {results}/results                 {t('results_json')}",
+        f"  {results}/exports/responses.csv   {t('results_csv')}",
+        t("second_shell"),
+        f"  cati results export {setup.campaign_code}{data_flag(settings)} -o responses.csv"
         " && cati score responses.csv",
         "",
-        "Progress is printed every few seconds. Ctrl-C stops.",
+        t("progress_note"),
     ]
     return "\n".join(lines)
 
@@ -133,6 +133,13 @@ def banner(
 )
 @click.option("--exit-when-done", is_flag=True, help="Stop once every quota cell is full.")
 @click.option("--prepare-only", is_flag=True, help="Set up the data and accounts, print the logins and exit.")
+@click.option(
+    "--lang",
+    type=click.Choice(["zh-CN", "zh", "en"], case_sensitive=False),
+    default="zh-CN",
+    show_default=True,
+    help="Language of the terminal output: 中文 (zh-CN) first, en for English.",
+)
 def demo(
     host: str,
     port: int,
@@ -144,6 +151,7 @@ def demo(
     districts: int | None,
     exit_when_done: bool,
     prepare_only: bool,
+    lang: str,
 ) -> None:
     """Run the whole survey on SQLite with the simulated PBX and simulated interviewers."""
     base = load_settings(data_dir)
@@ -156,12 +164,13 @@ def demo(
         seed=seed,
         districts=districts,
         exit_when_done=exit_when_done,
+        lang="en" if lang.lower() == "en" else "zh-CN",
     )
     from cati.demo.run import demo_settings
 
     settings = demo_settings(base, options)
     if not prepare_only:
-        _check_port(host, port)
+        _check_port(host, port, options)
     try:
         setup = prepare_demo(settings, options)
     except DemoError as exc:
@@ -179,7 +188,7 @@ def demo(
         return
 
     async def started(run: DemoRun) -> None:
-        click.echo(f"\nserving on {run.base_url}/ · simulated interviewers at work\n")
+        click.echo("\n" + options.t("serving", url=run.base_url) + "\n")
 
     try:
         stats = asyncio.run(
@@ -188,7 +197,7 @@ def demo(
     except DemoError as exc:
         raise CliError(str(exc)) from None
     except KeyboardInterrupt:
-        click.echo("stopped")
+        click.echo(options.t("stopped"))
         return
-    outcomes = ", ".join(f"{k} {v}" for k, v in sorted(stats.outcomes.items())) or "none"
-    click.echo(f"stopped. simulated calls {stats.calls}; outcomes: {outcomes}")
+    outcomes = ", ".join(f"{k} {v}" for k, v in sorted(stats.outcomes.items())) or options.t("none")
+    click.echo(options.t("stopped_stats", calls=stats.calls, outcomes=outcomes))

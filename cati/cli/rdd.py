@@ -67,11 +67,11 @@ def _read_lines(path: Path, what: str) -> list[str]:
     try:
         return path.read_text(encoding="utf-8-sig").splitlines()
     except FileNotFoundError:
-        raise CliError(f"{what} file not found: {path}") from None
+        raise CliError(f"找不到文件 {path} / {what} file not found: {path}") from None
     except UnicodeDecodeError:
-        raise CliError(f"{what} file {path} is not UTF-8 text") from None
+        raise CliError(f"文件 {path} 不是 UTF-8 文本 / {what} file {path} is not UTF-8 text") from None
     except OSError as exc:
-        raise CliError(f"cannot read {what} file {path}: {exc.strerror}") from None
+        raise CliError(f"无法读取文件 {path} / cannot read {what} file {path}: {exc.strerror}") from None
 
 
 def _frame(prefixes: tuple[str, ...], suffix_digits: int, exclude_banks: Path | None) -> rdd.Frame:
@@ -149,14 +149,18 @@ def verify_cmd(
     frame = _frame(prefixes, suffix_digits, exclude_banks)
     canonical = _seed(seed, None)
     if not _COMMITMENT.fullmatch(commitment_hex):
-        raise CliError("commitment must be 64 hexadecimal digits (a SHA-256)")
+        raise CliError(
+            "承诺值必须是 64 位十六进制数（SHA-256）/ commitment must be 64 hexadecimal digits (a SHA-256)"
+        )
     if rdd.verify(canonical, frame, commitment_hex):
         click.echo(
-            f"match: the seed and the frame ({frame.size} numbers) give commitment {commitment_hex.lower()}"
+            f"一致 / match: 种子与抽样框（{frame.size} 个号码）得出承诺值 / the seed and the frame "
+            f"({frame.size} numbers) give commitment {commitment_hex.lower()}"
         )
         return
     click.echo(
-        f"MISMATCH: the seed and the frame give {rdd.commitment(canonical, frame)}, "
+        f"不一致 / MISMATCH: 种子与抽样框得出 {rdd.commitment(canonical, frame)}，不是 "
+        f"{commitment_hex.lower()} / the seed and the frame give {rdd.commitment(canonical, frame)}, "
         f"not {commitment_hex.lower()}"
     )
     sys.exit(1)
@@ -199,11 +203,14 @@ def check_cmd(
             or text.startswith("0")
             or len(text) > rdd.MAX_NUMBER_DIGITS
         ):
-            raise CliError(f"{dialled}: line {number}: not a phone number (digits only, not starting with 0)")
+            raise CliError(
+                f"{dialled}: 第 {number} 行不是电话号码（只能是数字，不以 0 开头）/ line {number}: "
+                "not a phone number (digits only, not starting with 0)"
+            )
         values.append(int(text))
         line_of.append(number)
     if not values:
-        raise CliError(f"{dialled}: no numbers in the file")
+        raise CliError(f"{dialled}: 文件中没有号码 / no numbers in the file")
     pos = rdd.positions(frame, stream_seed, np.array(values, dtype=np.int64))
     bad = [line_of[i] for i in np.flatnonzero(pos < 0).tolist()]
     good = pos[pos >= 0]
@@ -211,11 +218,13 @@ def check_cmd(
     if good.size:
         highest = int(distinct[-1])
         click.echo(
+            f"已拨 {len(values)} 个（样本中不同号码 {distinct.size} 个），最高样本位置 {highest}，"
+            f"其前有 {highest + 1 - distinct.size} 个位置未拨 / "
             f"{len(values)} dialled ({distinct.size} distinct numbers in the sample), "
             f"highest sample position {highest}; {highest + 1 - distinct.size} positions up to it not dialled"
         )
     if bad:
         shown = ", ".join(str(n) for n in bad[:20]) + (" ..." if len(bad) > 20 else "")
-        click.echo(f"NOT IN THE SAMPLE: {len(bad)} numbers, on lines {shown}")
+        click.echo(f"不在样本中 / NOT IN THE SAMPLE: {len(bad)} numbers, on lines {shown}")
         sys.exit(1)
-    click.echo("ok: every dialled number is in the ordered sample")
+    click.echo("通过：每个已拨号码都在有序样本中 / ok: every dialled number is in the ordered sample")

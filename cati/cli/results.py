@@ -70,5 +70,6 @@ def results_export(campaign: str, output: Path | None, include_all: bool, data_d
     try:
         output.write_bytes(body)
     except OSError as exc:
-        raise CliError(f"{output}: cannot write: {exc.strerror or exc}") from None
-    click.echo(f"{len(export.rows)} rows written to {output}", err=True)
+        raise CliError(f"无法写入 {output} / {output}: cannot write: {exc.strerror or exc}") from None
+    rows = len(export.rows)
+    click.echo(f"已写入 {rows} 行到 {output} / {rows} rows written to {output}", err=True)

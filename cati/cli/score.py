@@ -44,11 +44,11 @@ def _read_table(path: Path, wanted: Sequence[str], what: str, optional: Sequence
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise CliError(f"{path}: no such file") from None
+        raise CliError(f"找不到文件 {path} / {path}: no such file") from None
     except IsADirectoryError:
-        raise CliError(f"{path}: is a directory, not a CSV file") from None
+        raise CliError(f"{path} 是目录，不是 CSV 文件 / {path}: is a directory, not a CSV file") from None
     except OSError as exc:
-        raise CliError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        raise CliError(f"无法读取 {path} / {path}: cannot read: {exc.strerror or exc}") from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -56,12 +56,20 @@ def _read_table(path: Path, wanted: Sequence[str], what: str, optional: Sequence
         hint = ""
         try:
             raw.decode("gb18030")
-            hint = " (it looks like GBK: in Excel choose Save As > 'CSV UTF-8')"
+            hint = (
+                " (it looks like GBK: in Excel choose Save As > 'CSV UTF-8'"
+                " / 看起来是 GBK 编码：请在 Excel 中“另存为”选“CSV UTF-8”)"
+            )
         except UnicodeDecodeError:
             pass
-        raise CliError(f"{name}: line {line}: not UTF-8 text{hint}") from None
+        raise CliError(
+            f"{name} 第 {line} 行不是 UTF-8 文本 / {name}: line {line}: not UTF-8 text{hint}"
+        ) from None
     if not text.strip():
-        raise CliError(f"{name}: the file is empty: expected a header line with {', '.join(wanted)}")
+        raise CliError(
+            f"{name}: 文件是空的，应有表头 / the file is empty: expected a header line with "
+            f"{', '.join(wanted)}"
+        )
 
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     rows: list[list[str]] = []

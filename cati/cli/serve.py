@@ -34,11 +34,14 @@ def serve(host: str, port: int, data_dir: Path | None) -> None:
         try:
             current, heads = schema_status(url)
         except Exception as exc:
-            raise CliError(f"cannot reach the database: {exc.__class__.__name__}: {exc}") from None
+            raise CliError(
+                f"无法连接数据库 / cannot reach the database: {exc.__class__.__name__}: {exc}"
+            ) from None
         if current != heads:
             at = ", ".join(current) or "empty"
             raise CliError(
-                f"database schema is behind (at {at}, code needs {', '.join(heads)}): run `cati db upgrade`"
+                f"数据库结构版本落后，请先运行 `cati db upgrade` / database schema is behind "
+                f"(at {at}, code needs {', '.join(heads)}): run `cati db upgrade`"
             )
     from cati.checkpoints import KeyFileError, SignerSource
 
@@ -46,8 +49,8 @@ def serve(host: str, port: int, data_dir: Path | None) -> None:
         fingerprint = SignerSource(settings).get().fingerprint
     except KeyFileError as exc:
         raise CliError(str(exc.detail)) from None
-    click.echo(f"audit signing key fingerprint: {fingerprint}", err=True)
-    click.echo(f"serving on http://{host}:{port}/ (data: {url.split('@')[-1]})", err=True)
+    click.echo(f"审计签名公钥指纹 / audit signing key fingerprint: {fingerprint}", err=True)
+    click.echo(f"服务已启动 / serving on http://{host}:{port}/ (data: {url.split('@')[-1]})", err=True)
     if settings.dialer:
         click.echo(f"telephony: {settings.pbx_label}", err=True)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info", log_config=log_config())

@@ -87,4 +87,7 @@ async def _serve(config: SimPbxConfig, host: str, port: int) -> None:
     finally:
         await pbx.stop()
         s = pbx.stats
-        click.echo(f"simpbx stopped: {s.originates} originates, {s.events_published} events", err=True)
+        click.echo(
+            f"模拟交换机已停止 / simpbx stopped: {s.originates} originates, {s.events_published} events",
+            err=True,
+        )

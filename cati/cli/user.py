@@ -39,9 +39,12 @@ def user_create(
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     elif sys.stdin.isatty():
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        password = click.prompt("密码 / Password", hide_input=True, confirmation_prompt=True)
     else:
-        raise CliError("no terminal to ask for the password: pipe it in with --password-stdin")
+        raise CliError(
+            "没有终端可以输入密码：请用 --password-stdin 从管道传入 / "
+            "no terminal to ask for the password: pipe it in with --password-stdin"
+        )
     settings = load_settings(data_dir)
     try:
         with cli_session(settings) as session:
@@ -58,4 +61,4 @@ def user_create(
             user_id = created.id
     except AppError as exc:
         raise CliError(str(exc.detail)) from None
-    click.echo(f"user {user_id} {username} ({role}) created")
+    click.echo(f"已创建用户 {user_id} {username}（{role}）/ user {user_id} {username} ({role}) created")

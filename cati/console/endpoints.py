@@ -65,12 +65,15 @@ def _dialer(request: Request) -> DialerControl:
     return dialer if dialer is not None else NullDialer()
 
 
-def _state(session: Session, user: User, settings: Settings) -> dict[str, Any]:
+def _state(session: Session, user: User, settings: Settings, request: Request) -> dict[str, Any]:
+    clock = getattr(request.app.state, "clock", None)
     return console_state(
         session,
         user,
         visible_digits=settings.phone_visible_digits,
         wrap_up_seconds=settings.wrap_up_seconds,
+        now=_now(request),
+        speed=float(getattr(clock, "speed", 1.0) or 1.0),
     )
 
 
@@ -147,7 +150,7 @@ def _appointment(session: Session, user: User, raw: str | None) -> dt.datetime |
     try:
         when = dt.datetime.fromisoformat(raw)
     except ValueError:
-        raise Invalid(f"appointment_at {raw!r} is not a date and time like 2026-11-24T19:30") from None
+        raise Invalid(code="appointment.bad_time", params={"value": raw}) from None
     if when.tzinfo is None:
         from zoneinfo import ZoneInfo
 
@@ -163,9 +166,9 @@ def _appointment(session: Session, user: User, raw: str | None) -> dt.datetime |
 
 
 @router.get("/state")
-def get_state(user: Reader, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
+def get_state(request: Request, user: Reader, session: SessionDep, settings: SettingsDep) -> dict[str, Any]:
     """The caller's seat, shift figures and the case in hand."""
-    return _state(session, user, settings)
+    return _state(session, user, settings, request)
 
 
 @router.post("/ready")
@@ -180,7 +183,7 @@ def ready(
     """Take calls (the shift starts on the first ready)."""
     seat = service.go_ready(session, _user(session, user), campaign_id=body.campaign_id, now=_now(request))
     _wake_later(request, tasks, seat.campaign_id)
-    return _state(session, user, settings)
+    return _state(session, user, settings, request)
 
 
 @router.post("/pause")
@@ -189,7 +192,7 @@ def pause(
 ) -> dict[str, Any]:
     """Take a break, with a reason."""
     service.pause(session, _user(session, user), reason=body.reason, now=_now(request))
-    return _state(session, user, settings)
+    return _state(session, user, settings, request)
 
 
 @router.post("/offline")
@@ -198,7 +201,7 @@ def offline(
 ) -> dict[str, Any]:
     """End of shift."""
     service.go_offline(session, _user(session, user), now=_now(request))
-    return _state(session, user, settings)
+    return _state(session, user, settings, request)
 
 
 @router.post("/preview/next")
@@ -207,7 +210,7 @@ def preview_next(
 ) -> dict[str, Any]:
     """Preview mode: reserve the next case and show it, not yet dialled (``current`` null if none is due)."""
     service.preview_next(session, _user(session, user), now=_now(request))
-    return _state(session, user, settings)
+    return _state(session, user, settings, request)
 
 
 @router.post("/preview/dial")
@@ -225,13 +228,13 @@ async def preview_dial(request: Request, user: Interviewer, session: SessionDep)
     try:
         attempt_id = await _dialer(request).dial_preview(user_id=user_id, case_id=case_id)
     except DialerUnavailable as exc:
-        raise Conflict(f"the call cannot be placed: {exc}") from None
+        raise Conflict(code="preview.dialer_unavailable", params={"reason": str(exc)}) from None
 
     def attach() -> dict[str, Any]:
         seat = service.lock_seat(session, user_id)
         if seat.status == "reserved" and seat.current_case_id == case_id and seat.current_attempt_id is None:
             service.reserve_seat(session, seat, case_id=case_id, attempt_id=attempt_id, now=_now(request))
-        return _state(session, _user(session, user), settings)
+        return _state(session, _user(session, user), settings, request)
 
     return await run_in_threadpool(attach)
 
@@ -260,7 +263,7 @@ def hangup(
     """End the call from the console; the case stays in hand to be coded."""
     attempt_id = service.hang_up(session, _user(session, user), now=_now(request))
     _hangup_later(request, tasks, attempt_id)
-    return _state(session, user, settings)
+    return _state(session, user, settings, request)
 
 
 @router.post("/disposition")
@@ -284,7 +287,7 @@ def disposition(
         now=_now(request),
     )
     _hangup_later(request, tasks, attempt_id)
-    return _state(session, user, settings)
+    return _state(session, user, settings, request)
 
 
 @router.post("/next")
@@ -294,18 +297,19 @@ def next_call(
     """Wrap-up done: ready for the next call."""
     seat = service.finish_wrap_up(session, _user(session, user), now=_now(request))
     _wake_later(request, tasks, seat.campaign_id)
-    return _state(session, user, settings)
+    return _state(session, user, settings, request)
 
 
 @router.get("/events")
 async def events(request: Request, user: Interviewer) -> StreamingResponse:
-    """Server-sent events: a ``state`` event with the full ConsoleState at once and on every change."""
+    """Server-sent events: a ``state`` event with the full ConsoleState at once and on every change,
+    and a ``dialling`` event (the ConsoleState's ``dialling``) when dialling of the campaign ends."""
     user_id = user.id
     settings: Settings = request.app.state.settings
     bus = request.app.state.bus
 
     def build(s: Session) -> dict[str, Any]:
-        return _state(s, _user(s, user), settings)
+        return _state(s, _user(s, user), settings, request)
 
     async def stream() -> AsyncIterator[bytes]:
         with bus.subscribe({service.seat_topic(user_id)}) as sub:
@@ -321,9 +325,15 @@ async def events(request: Request, user: Interviewer) -> StreamingResponse:
                 except TimeoutError:
                     yield b": ping\n\n"
                     continue
+                finished = ev if ev.type == "dialling" else None
                 while not sub.queue.empty():  # several changes at once: one fresh state is enough
                     ev = sub.queue.get_nowait()
-                yield format_sse(LiveEvent(ev.id, ev.topic, "state", await _in_tx(request, build)))
+                    finished = ev if ev.type == "dialling" else finished
+                state = await _in_tx(request, build)
+                # dialling has ended: said at once, in words, as its own event for programs too
+                if finished is not None and state["dialling"]["finished"]:
+                    yield format_sse(LiveEvent(finished.id, finished.topic, "dialling", state["dialling"]))
+                yield format_sse(LiveEvent(ev.id, ev.topic, "state", state))
 
     return StreamingResponse(
         stream(),
@@ -342,7 +352,7 @@ def console_page(request: Request, user: Interviewer) -> Response:
     """The interviewer console (zh-CN first; ``?lang=en`` for English)."""
     principal = request.state.principal
     catalog = CATALOG[locale_for(request)]
-    messages = {k: v for k, v in catalog.items() if k.startswith("console.")}
+    messages = {k: v for k, v in catalog.items() if k.startswith(("console.", "console_errors."))}
     return render(request, "console.html", user=user, csrf_token=principal.csrf_token, messages=messages)
 
 

@@ -29,6 +29,7 @@ from cati.cases import service as cases
 from cati.console import states
 from cati.errors import Conflict, Invalid, NotFound
 from cati.events import queue_event
+from cati.messages import localized, seat_word, word
 from cati.models import (
     AnswerEvent,
     Attempt,
@@ -42,7 +43,7 @@ from cati.models import (
     SeatStatus,
     User,
 )
-from questionnaire.engine import BadSavedState, InvalidAction, InvalidAnswer, State
+from questionnaire.engine import BadSavedState, InterviewError, InvalidAction, InvalidAnswer, State
 from questionnaire.engine import Interview as Engine
 from questionnaire.model import Instrument
 
@@ -101,6 +102,27 @@ def lock_seat(session: Session, user_id: int, *, create: bool = True) -> Intervi
     session.add(seat)
     session.flush()
     return seat
+
+
+def announce_dialling_finished(session: Session, campaign_id: int, reason: str | None = None) -> str | None:
+    """Tell every seat of the campaign at once when dialling has finished (quotas full, campaign
+    closed, no number left): a ``dialling`` event on each seat's topic, after commit, which the
+    console shows as a banner. ``reason`` None asks ``cases.dialling_outlook``; returns the reason
+    (None: dialling goes on, nobody is told anything)."""
+    reason = reason or cases.dialling_outlook(session, campaign_id)
+    if reason is None:
+        return None
+    campaign = session.get(Campaign, campaign_id)
+    code = campaign.code if campaign is not None else str(campaign_id)
+    seats = session.execute(
+        select(InterviewerSeat.user_id).where(
+            InterviewerSeat.campaign_id == campaign_id, InterviewerSeat.status != S.offline.value
+        )
+    ).scalars()
+    for user_id in seats:
+        data = {"finished": True, "reason": reason, "campaign": code}
+        queue_event(session, seat_topic(user_id), "dialling", data)
+    return reason
 
 
 def ready_seats(session: Session, campaign_id: int) -> list[InterviewerSeat]:
@@ -326,9 +348,17 @@ def _fieldwork_campaign(session: Session, campaign_id: int | None) -> Campaign:
     if campaign_id is not None:
         campaign = session.get(Campaign, campaign_id)
         if campaign is None:
-            raise NotFound(f"campaign {campaign_id} not found")
+            raise NotFound(code="campaign.not_found", params={"campaign": campaign_id})
+        if campaign.status == CampaignStatus.closed.value:
+            raise Conflict(code="dialling.closed", params={"campaign": campaign.code})
         if campaign.status != CampaignStatus.fieldwork.value:
-            raise Conflict(f"campaign {campaign.code} is {campaign.status}, not in fieldwork")
+            raise Conflict(
+                code="campaign.not_in_fieldwork",
+                params={
+                    "campaign": campaign.code,
+                    "status": word(f"campaign.{campaign.status}", campaign.status),
+                },
+            )
         return campaign
     found = (
         session.execute(
@@ -338,10 +368,10 @@ def _fieldwork_campaign(session: Session, campaign_id: int | None) -> Campaign:
         .all()
     )
     if not found:
-        raise Conflict("no campaign is in fieldwork")
+        raise Conflict(code="campaign.none_in_fieldwork")
     if len(found) > 1:
         codes = ", ".join(f"{c.id} {c.code}" for c in found)
-        raise Invalid(f"several campaigns are in fieldwork ({codes}): give campaign_id")
+        raise Invalid(code="campaign.several_in_fieldwork", params={"codes": codes})
     return found[0]
 
 
@@ -353,6 +383,11 @@ def _campaign_for_seat(session: Session, seat: InterviewerSeat, campaign_id: int
         own = session.get(Campaign, seat.campaign_id)
         if own is not None and own.status == CampaignStatus.fieldwork.value:
             return own
+        if own is not None and own.status == CampaignStatus.closed.value:
+            try:
+                return _fieldwork_campaign(session, None)
+            except Conflict:  # the seat's campaign has closed and no other is in fieldwork: say so
+                raise Conflict(code="dialling.closed", params={"campaign": own.code}) from None
     return _fieldwork_campaign(session, None)
 
 
@@ -364,7 +399,7 @@ def go_ready(
     seat = lock_seat(session, user.id)
     campaign = _campaign_for_seat(session, seat, campaign_id)
     if seat.status in {s.value for s in states.HOLDS_CASE} and seat.campaign_id != campaign.id:
-        raise Conflict("finish the case in hand before changing campaign")
+        raise Conflict(code="seat.finish_case_first")
     seat.campaign_id = campaign.id
     if seat.status == S.ready.value:
         return seat
@@ -393,7 +428,7 @@ def go_ready(
 def _hand_back_preview(session: Session, seat: InterviewerSeat, now: dt.datetime) -> None:
     """A previewed case not dialled goes back to the queue."""
     if seat.current_attempt_id is not None:
-        raise Conflict("a call is being placed for you: wait for it to be answered or to fail")
+        raise Conflict(code="seat.call_being_placed")
     if seat.current_case_id is not None:
         c = session.get(Case, seat.current_case_id)
         if c is not None and c.status == CaseStatus.dialling.value:
@@ -404,7 +439,7 @@ def pause(session: Session, user: User, *, reason: str, now: dt.datetime) -> Int
     """Take a break with a reason (break, meal, training, technical, other)."""
     now = _check_now(now)
     if reason not in states.PAUSE_REASONS:
-        raise Invalid(f"pause reason {reason!r} unknown: use one of {', '.join(states.PAUSE_REASONS)}")
+        raise Invalid(code="seat.unknown_pause_reason", params={"reason": reason})
     seat = lock_seat(session, user.id)
     if seat.status == S.reserved.value:
         _hand_back_preview(session, seat, now)
@@ -457,12 +492,18 @@ def preview_next(session: Session, user: User, *, now: dt.datetime) -> Case | No
     now = _check_now(now)
     seat = lock_seat(session, user.id)
     if seat.status != S.ready.value:
-        raise Conflict(f"your seat is {seat.status}: press Ready first")
+        raise Conflict(code="seat.press_ready_first", params={"status": seat_word(seat.status)})
     assert seat.campaign_id is not None
     campaign = session.get(Campaign, seat.campaign_id)
     assert campaign is not None
     if campaign.dialling_mode != DiallingMode.preview.value:
-        raise Conflict(f"campaign {campaign.code} dials {campaign.dialling_mode}: calls arrive by themselves")
+        raise Conflict(
+            code="preview.not_preview",
+            params={
+                "campaign": campaign.code,
+                "mode": word(f"mode.{campaign.dialling_mode}", campaign.dialling_mode),
+            },
+        )
     c = cases.next_case(session, campaign.id, now=now, interviewer_id=user.id)
     if c is None:
         return None
@@ -474,9 +515,9 @@ def preview_case(session: Session, user: User) -> int:
     """The case this interviewer previews and may dial now (Conflict otherwise)."""
     seat = lock_seat(session, user.id)
     if seat.status != S.reserved.value or seat.current_case_id is None:
-        raise Conflict("no previewed case: ask for the next one first")
+        raise Conflict(code="preview.no_case")
     if seat.current_attempt_id is not None:
-        raise Conflict("this case is being dialled already")
+        raise Conflict(code="preview.already_dialling")
     return seat.current_case_id
 
 
@@ -485,6 +526,24 @@ def preview_case(session: Session, user: User) -> int:
 # --------------------------------------------------------------------------------------------------
 
 INTERVIEW_ACTIONS = ("answer", "refuse", "dont_know", "back", "break_off")
+
+
+def engine_params(instrument: Instrument, exc: InterviewError) -> dict[str, Any]:
+    """The engine error's parameters as the interviewer reads them: an item by its number (never its
+    id), the interview's state and the attempted action in words."""
+    from cati.console.labels import item_label
+
+    out: dict[str, Any] = {}
+    for key, value in exc.params.items():
+        if key in ("item", "sent") and isinstance(value, str):
+            out[key] = item_label(instrument, value)
+        elif key == "state":
+            out[key] = word(f"state.{value}", str(value))
+        elif key == "action":
+            out[key] = word(f"action.{value}", str(value))
+        else:
+            out[key] = value
+    return out
 
 
 @dataclass(frozen=True)
@@ -508,13 +567,15 @@ def load_interview(session: Session, interview_id: int, *, lock: bool = False) -
         query = query.with_for_update(of=Interview).execution_options(populate_existing=True)
     found = session.execute(query).first()
     if found is None:
-        raise NotFound(f"interview {interview_id} not found")
+        raise NotFound(f"interview {interview_id} not found", code="interview.cannot_resume")
     row, sha256 = found
     inst = instrument_of(session, row.campaign_id, sha256)
     try:
         engine = Engine.from_dict(inst, row.state)
     except BadSavedState as exc:
-        raise Conflict(f"interview {row.id} cannot be resumed: {exc}") from None
+        raise Conflict(
+            f"interview {row.id} cannot be resumed: {exc}", code="interview.cannot_resume"
+        ) from None
     return Loaded(row, engine, inst)
 
 
@@ -607,22 +668,22 @@ def interview_action(
     """
     now = _check_now(now)
     if action not in INTERVIEW_ACTIONS:
-        raise Invalid(f"action {action!r} unknown: use one of {', '.join(INTERVIEW_ACTIONS)}")
+        raise Invalid(code="interview.unknown_action", params={"action": action})
     _ensure_open_for_seat(session, user.id)
     seat = lock_seat(session, user.id)
     if seat.status != S.on_call.value or seat.current_interview_id is None:
-        raise Conflict(f"no interview in hand (your seat is {seat.status})")
+        raise Conflict(code="seat.no_interview", params={"status": seat_word(seat.status)})
     loaded = load_interview(session, seat.current_interview_id, lock=True)
     if loaded.row.version != version:
         raise Conflict(
-            f"the interview has changed (version {loaded.row.version}, you sent {version}): reload it"
+            code="interview.stale_version", params={"current": loaded.row.version, "sent": version}
         )
     engine = loaded.engine
     before = len(engine.events)
     try:
         if action == "answer":
             if item_id is None or value is None:
-                raise Invalid("an answer needs item_id and value")
+                raise Invalid(code="interview.needs_value")
             engine.answer(item_id, value, now)
         elif action == "refuse":
             engine.refuse(now, item_id=item_id)
@@ -633,9 +694,9 @@ def interview_action(
         else:
             engine.break_off(now)
     except InvalidAnswer as exc:
-        raise Invalid(str(exc)) from None
+        raise Invalid(code=exc.code, params=engine_params(loaded.instrument, exc)) from None
     except InvalidAction as exc:
-        raise Conflict(str(exc)) from None
+        raise Conflict(code=exc.code, params=engine_params(loaded.instrument, exc)) from None
     added = _save(session, loaded, before)
     kind = added[-1].kind if added else action
     _record_save(session, loaded, added, actor=user.username, action=f"interview.{kind}", now=now)
@@ -703,29 +764,31 @@ def _aapor_for(choice: Choice, engine: Engine) -> str:
     if choice.code == "complete":
         if verdict is None or verdict.disposition != "1.1":
             raise Conflict(
-                f"按评分规则 {label}，此问卷不是完成访问（1.1）："
-                f"{len(engine.instrument.scored_items)} 项须全部评价"
-                f"（现有 {0 if verdict is None else verdict.rated} 项）；请按规则选择"
-                f" / not complete under scoring rule {label}: all eleven must be rated"
+                code="disposition.not_complete",
+                params={
+                    "rule": label,
+                    "scored": len(engine.instrument.scored_items),
+                    "rated": 0 if verdict is None else verdict.rated,
+                },
             )
         return "1.1"
     if choice.code == "screened_out":
         if engine.state is not State.SCREENED_OUT:
-            raise Conflict("screening did not end this interview: choose another outcome")
+            raise Conflict(code="disposition.not_screened_out")
         return engine.disposition or choice.aapor
     if choice.code == "partial" and engine.eligible is not True:
-        raise Conflict("a partial interview needs the screening passed")
+        raise Conflict(code="disposition.partial_needs_screening")
     if verdict is not None and verdict.disposition in ("1.1", "1.2"):
         if choice.needs_time:  # an ended questionnaire has nothing left to ask at an appointment
             raise Conflict(
-                f"访问已结束，按评分规则 {label} 为 {verdict.disposition}，不能预约 / the interview has "
-                f"ended and is {verdict.disposition} under scoring rule {label}: no appointment"
+                code="disposition.ended_no_appointment",
+                params={"rule": label, "disposition": verdict.disposition},
             )
         return verdict.disposition  # the rule decides a questionnaire's code
     if choice.code == "partial":
         raise Conflict(
-            f"按评分规则 {label}，评价不足 {engine.instrument.policy.partial} 项不算部分完成（1.2），"
-            f"请选中途中断 / not a partial under scoring rule {label}: code it break-off"
+            code="disposition.not_partial",
+            params={"rule": label, "partial": engine.instrument.policy.partial},
         )
     if choice.code == "refusal" and engine.eligible is True:
         return "2.112"  # the eligible respondent refused
@@ -763,17 +826,17 @@ def record_disposition(
     now = _check_now(now)
     choice = CHOICE_BY_CODE.get(code)
     if choice is None:
-        raise Invalid(f"disposition {code!r} unknown: use one of {', '.join(CHOICE_BY_CODE)}")
+        raise Invalid(code="disposition.unknown", params={"code": code})
     if choice.needs_time and appointment_at is None:
-        raise Invalid("an appointment needs appointment_at (date and time)")
+        raise Invalid(code="disposition.needs_time")
     if not choice.needs_time and appointment_at is not None:
-        raise Invalid(f"disposition {code} takes no appointment time")
+        raise Invalid(code="disposition.takes_no_time", params={"choice": localized(choice.zh, choice.en)})
     if note is not None and len(note) > 2000:
-        raise Invalid("note is longer than 2000 characters")
+        raise Invalid(code="disposition.note_too_long", params={"max": 2000})
     _ensure_open_for_seat(session, user.id)
     seat = lock_seat(session, user.id)
     if seat.status != S.on_call.value or seat.current_case_id is None:
-        raise Conflict(f"no call to code (your seat is {seat.status})")
+        raise Conflict(code="seat.no_call_to_code", params={"status": seat_word(seat.status)})
     c = session.get(Case, seat.current_case_id)
     assert c is not None
     loaded = None
@@ -788,7 +851,7 @@ def record_disposition(
             loaded.engine.break_off(now)  # ends here: the rule judges it as it stands
         aapor = _aapor_for(choice, loaded.engine)
     elif choice.code in {"complete", "screened_out", "partial"}:
-        raise Conflict("no interview was taken on this call")
+        raise Conflict(code="disposition.no_interview", params={"choice": localized(choice.zh, choice.en)})
     cases.record_interviewer_outcome(
         session,
         c,
@@ -827,6 +890,7 @@ def record_disposition(
     seat.shift_talk_seconds += talk
     if aapor == "1.1":
         seat.shift_completes += 1
+        announce_dialling_finished(session, c.campaign_id)  # the last complete fills the last cell
     _move(session, seat, S.wrap_up, now, f"coded {aapor}")
     audit.record(
         session,
@@ -888,7 +952,7 @@ def hang_up(session: Session, user: User, *, now: dt.datetime) -> int | None:
     now = _check_now(now)
     seat = lock_seat(session, user.id)
     if seat.status != S.on_call.value or seat.current_attempt_id is None:
-        raise Conflict(f"no call to hang up (your seat is {seat.status})")
+        raise Conflict(code="seat.no_call_to_hang_up", params={"status": seat_word(seat.status)})
     attempt = session.get(Attempt, seat.current_attempt_id)
     if attempt is None or attempt.ended_at is not None:
         return None
@@ -902,7 +966,7 @@ def finish_wrap_up(session: Session, user: User, *, now: dt.datetime) -> Intervi
     now = _check_now(now)
     seat = lock_seat(session, user.id)
     if seat.status != S.wrap_up.value:
-        raise Conflict(f"your seat is {seat.status}, not in wrap-up")
+        raise Conflict(code="seat.not_wrap_up", params={"status": seat_word(seat.status)})
     _move(session, seat, S.ready, now, "next call")
     _clear_case(seat)
     session.flush()

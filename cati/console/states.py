@@ -63,5 +63,11 @@ def transition(seat: InterviewerSeat, target: SeatStatus | str, *, why: str = ""
         TRANSITIONS, SeatStatus(seat.status), goal, subject=f"seat of user {seat.user_id}", why=why
     )
     if problem:
-        raise IllegalSeatTransition(problem)
+        from cati.messages import seat_word
+
+        raise IllegalSeatTransition(
+            problem,
+            code="seat.move_not_allowed",
+            params={"status": seat_word(seat.status), "target": seat_word(goal.value)},
+        )
     seat.status = goal.value

@@ -7,14 +7,20 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cati.campaigns.instruments import campaign_instrument
+from cati.cases.service import dialling_outlook
+from cati.console.labels import item_label, label_pair
 from cati.console.service import CHOICES, Loaded, load_interview, rule_choice
+from cati.messages import render
 from cati.models import (
     Attempt,
     Campaign,
+    CampaignStatus,
     Case,
     District,
     InterviewerSeat,
@@ -28,12 +34,22 @@ from questionnaire.model import Instrument, Item, ItemKind, Text
 from scoring import aapor
 
 
-def _iso(value: dt.datetime | None) -> str | None:
+def _iso(value: dt.datetime | None, tz: ZoneInfo | None = None) -> str | None:
+    """ISO 8601 with offset; in the campaign's time zone ``tz`` when given (what the console shows)."""
     if value is None:
         return None
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
-    return value.isoformat()
+    return (value.astimezone(tz) if tz is not None else value).isoformat()
+
+
+def _zone(campaign: Campaign | None) -> ZoneInfo | None:
+    if campaign is None:
+        return None
+    try:
+        return ZoneInfo(campaign.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
 
 
 def _text(text: Text | None) -> dict[str, str] | None:
@@ -63,7 +79,8 @@ def _section(loaded: Loaded) -> str:
 
 def _item_view(item: Item, instrument: Instrument) -> dict[str, Any]:
     return {
-        "id": item.id,
+        "id": item.id,  # for the API; the console shows ``label`` (interviewers never see ids)
+        "label": label_pair(item_label(instrument, item.id)),
         "kind": item.kind.value,
         "text": _text(item.text),
         "instructions": _text(item.instructions),
@@ -95,6 +112,7 @@ def interview_view(loaded: Loaded) -> dict[str, Any]:
         answers.append(
             {
                 "item_id": it.id,
+                "item_label": label_pair(item_label(inst, it.id)),
                 "value": a.value,
                 "label": label,
                 "status": a.status.value,
@@ -165,8 +183,10 @@ def dispositions() -> list[dict[str, Any]]:
     return out
 
 
-def current_view(session: Session, seat: InterviewerSeat, visible_digits: int) -> dict[str, Any] | None:
-    """The case in hand, or None."""
+def current_view(
+    session: Session, seat: InterviewerSeat, visible_digits: int, tz: ZoneInfo | None = None
+) -> dict[str, Any] | None:
+    """The case in hand, or None (times in the campaign's time zone ``tz``)."""
     if seat.current_case_id is None:
         return None
     c = session.get(Case, seat.current_case_id)
@@ -202,16 +222,67 @@ def current_view(session: Session, seat: InterviewerSeat, visible_digits: int) -
         "phone_masked": mask_phone(c.phone_number, visible_digits),
         "call": _call_state(attempt),
         "appointment": (
-            {"at": _iso(c.appointment_at), "note": c.appointment_note} if c.appointment_at else None
+            {"at": _iso(c.appointment_at, tz), "note": c.appointment_note} if c.appointment_at else None
         ),
         "interview": interview,
     }
 
 
+_ON_A_CALL = frozenset({SeatStatus.reserved.value, SeatStatus.on_call.value})
+
+
+def dialling_view(session: Session, campaign: Campaign | None, seat_status: str) -> dict[str, Any]:
+    """Whether dialling of the seat's campaign has finished, and the banner's words.
+
+    Not asked for a seat with a call in hand (it has its work); ``reason`` is
+    ``closed``, ``quotas_full`` or ``exhausted`` (``cases.dialling_outlook``).
+    """
+    reason = None
+    if campaign is not None and seat_status not in _ON_A_CALL:
+        reason = dialling_outlook(session, campaign.id)
+    if reason is None:
+        return {"finished": False, "reason": None, "code": None, "message": None}
+    code = f"dialling.{reason}"
+    params = {"campaign": campaign.code if campaign else ""}
+    return {
+        "finished": True,
+        "reason": reason,
+        "code": code,
+        "message": {"zh": render(code, params, "zh-CN"), "en": render(code, params, "en")},
+    }
+
+
+def _only_fieldwork(session: Session) -> Campaign | None:
+    """The one campaign in fieldwork (the one Ready would join), for the clock of a seat without one."""
+    found = (
+        session.execute(select(Campaign).where(Campaign.status == CampaignStatus.fieldwork.value).limit(2))
+        .scalars()
+        .all()
+    )
+    return found[0] if len(found) == 1 else None
+
+
+def clock_view(campaign: Campaign | None, now: dt.datetime | None, speed: float) -> dict[str, Any]:
+    """The service clock for the console's clock, in the campaign's time zone."""
+    tz = _zone(campaign)
+    at = now or dt.datetime.now(dt.UTC)
+    return {
+        "now": _iso(at, tz),
+        "timezone": campaign.timezone if campaign is not None and tz is not None else "UTC",
+        "speed": speed,
+    }
+
+
 def console_state(
-    session: Session, user: User, *, visible_digits: int, wrap_up_seconds: int
+    session: Session,
+    user: User,
+    *,
+    visible_digits: int,
+    wrap_up_seconds: int,
+    now: dt.datetime | None = None,
+    speed: float = 1.0,
 ) -> dict[str, Any]:
-    """The whole ConsoleState for one interviewer."""
+    """The whole ConsoleState for one interviewer (times in the campaign's time zone)."""
     seat = session.get(InterviewerSeat, user.id)
     if seat is None:
         seat = InterviewerSeat(
@@ -221,10 +292,9 @@ def console_state(
             shift_completes=0,
             shift_talk_seconds=0,
         )
-        seat_since = None
-    else:
-        seat_since = _iso(seat.status_since)
     campaign = session.get(Campaign, seat.campaign_id) if seat.campaign_id else None
+    tz = _zone(campaign)
+    seat_since = _iso(seat.status_since, tz)
     return {
         "seat": {"status": seat.status, "pause_reason": seat.pause_reason, "since": seat_since},
         "interviewer": {
@@ -234,7 +304,7 @@ def console_state(
             "extension": user.extension,
         },
         "shift": {
-            "started_at": _iso(seat.shift_started_at),
+            "started_at": _iso(seat.shift_started_at, tz),
             "calls": seat.shift_calls or 0,
             "completes": seat.shift_completes or 0,
             "talk_seconds": seat.shift_talk_seconds or 0,
@@ -246,11 +316,14 @@ def console_state(
                 "name_zh": campaign.name_zh,
                 "name_en": campaign.name_en,
                 "dialling_mode": campaign.dialling_mode,
+                "timezone": campaign.timezone,
             }
             if campaign
             else None
         ),
-        "current": current_view(session, seat, visible_digits) if seat.user_id else None,
+        "current": current_view(session, seat, visible_digits, tz) if seat.user_id else None,
+        "dialling": dialling_view(session, campaign, seat.status),
+        "clock": clock_view(campaign or _only_fieldwork(session), now, speed),
         "dispositions": dispositions(),
         "pause_reasons": ["break", "meal", "training", "technical", "other"],
         "wrap_up_seconds": wrap_up_seconds,

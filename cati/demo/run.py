@@ -72,6 +72,14 @@ class DemoOptions:
     #: Seconds between progress lines (real time); 0 = none.
     progress_seconds: float = 10.0
     exit_when_done: bool = False
+    #: The terminal's language: zh-CN first, ``en`` with ``cati demo --lang en``.
+    lang: str = "zh-CN"
+
+    def t(self, key: str, **fields: Any) -> str:
+        """A line of the demo's terminal output in ``lang`` (``cati.web.catalogs.cli_demo``)."""
+        from cati.web.i18n import CATALOG
+
+        return CATALOG["en" if self.lang == "en" else "zh-CN"][f"cli_demo.{key}"].format(**fields)
 
 
 @dataclass(frozen=True)
@@ -225,12 +233,9 @@ def prepare_demo(settings: Settings, options: DemoOptions) -> DemoSetup:
             except NotFound:
                 instrument = resolve_instrument(spec.instrument, base_dir=options.campaign_file.parent)
                 campaign = campaigns.create_campaign(s, spec, instrument=instrument, actor=ACTOR)
-                notes.append(f"imported campaign {campaign.code} ({len(spec.districts)} districts)")
+                notes.append(options.t("imported", code=campaign.code, districts=len(spec.districts)))
             if campaign.status == CampaignStatus.closed.value:
-                raise DemoError(
-                    f"campaign {campaign.code} in {settings.data_dir} is closed: "
-                    "start the demo with another --data-dir"
-                )
+                raise DemoError(options.t("closed", code=campaign.code, dir=settings.data_dir))
             if campaign.status == CampaignStatus.draft.value:
                 campaigns.change_status(s, campaign.id, CampaignStatus.published, actor=ACTOR)
             if campaign.status == CampaignStatus.published.value:
@@ -346,7 +351,7 @@ async def run_demo(
     while not server.started:
         if server_task.done():
             await server_task  # raises the reason (port in use, ...)
-            raise DemoError(f"the server did not start on {options.host}:{options.port}")
+            raise DemoError(options.t("not_started", host=options.host, port=options.port))
         await asyncio.sleep(0.05)
     base_url = f"http://{'127.0.0.1' if options.host in ('0.0.0.0', '') else options.host}:{options.port}"
     stats = Stats()
@@ -380,17 +385,21 @@ async def run_demo(
                 next_progress = loop.time() + options.progress_seconds
                 local = clock.now().astimezone(SHANGHAI)
                 say(
-                    f"[{local:%a %H:%M} service time] completes {progress.completes}/{progress.target}, "
-                    f"calls {progress.attempts}, interviews under way {progress.on_call}, "
-                    f"quota cells open {progress.cells_open}"
+                    options.t(
+                        "progress",
+                        time=f"{local:%m-%d %H:%M}" if options.lang != "en" else f"{local:%a %H:%M}",
+                        completes=progress.completes,
+                        target=progress.target,
+                        attempts=progress.attempts,
+                        on_call=progress.on_call,
+                        cells_open=progress.cells_open,
+                    )
                 )
             if progress.done and not announced_done:
                 announced_done = True
-                say(
-                    f"every quota cell is full: the survey is done. Results: {base_url}/api/v1/campaigns/"
-                    f"{setup.campaign_id}/results"
-                )
+                say(done_text(options, setup, progress, base_url, data_flag(settings)))
                 if options.exit_when_done:
+                    say(options.t("stopping"))
                     stop.set()
     finally:
         crew_stop.set()
@@ -408,6 +417,36 @@ async def run_demo(
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
     return stats
+
+
+def data_flag(settings: Settings) -> str:
+    """`` --data-dir DIR`` when a second shell needs it to find the demo's data, else empty."""
+    if settings.database_url or settings.data_dir == Path("cati-data"):
+        return ""
+    return f" --data-dir {settings.data_dir}"
+
+
+def done_text(options: DemoOptions, setup: DemoSetup, progress: Progress, base_url: str, flag: str) -> str:
+    """What the demo says once every quota cell is full: that it is, then what comes next (the
+    rooms to open and the close command)."""
+    t = options.t
+    cid = setup.campaign_id
+    rows = [
+        (t("next.supervise"), f"{base_url}/supervise"),
+        (t("next.witness"), f"{base_url}/witness"),
+        (t("next.results"), f"{base_url}/campaigns/{cid}/results"),
+        (t("next.announcement"), f"{base_url}/campaigns/{cid}/announcement"),
+    ]
+    lines = [
+        "",
+        t("done", completes=progress.completes, target=progress.target, attempts=progress.attempts),
+        t("next"),
+        *(f"  {label}  {url}" for label, url in rows),
+        f"  {t('next.close')}",
+        f'    cati campaign close {setup.campaign_code} --reason "{t("close_reason")}"{flag}',
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def _uvicorn_server(config: Any) -> Any:

@@ -117,6 +117,7 @@ class _CampaignState:
     abandoned: int = 0
     last_topup: float = float("-inf")  # monotonic
     no_case_until: float = 0.0  # monotonic: nothing to dial, do not ask again before this
+    finished: str | None = None  # why dialling has finished, once the seats were told (None: not)
     seats_seen: dict[int, tuple[str, float]] = dataclasses.field(default_factory=dict)
     last_decision: int = 0
 
@@ -464,6 +465,11 @@ class DialerService:
                 st.last_topup = mono
                 await asyncio.to_thread(self._db_top_up, view.id)
             st.no_case_until = mono + max(1.0, self.tick_seconds * 4)
+            # Nothing to hand out: if that is for good (quotas full, no number left), every seat
+            # of the campaign is told at once, once; a later open cell (reopened) starts over.
+            st.finished = await asyncio.to_thread(self._db_announce_finished, view.id, st.finished)
+        else:
+            st.finished = None
         if placed:
             await asyncio.gather(*(self._originate(p, st.mode, view.id, view.ring_timeout_s) for p in placed))
 
@@ -868,6 +874,15 @@ class DialerService:
                 log.info("dialer: campaign %s topped up %d replicate(s)", campaign_id, len(released))
         except AppError as exc:
             log.warning("dialer: top-up of campaign %s failed: %s", campaign_id, exc.detail)
+
+    def _db_announce_finished(self, campaign_id: int, told: str | None) -> str | None:
+        """Tell the campaign's seats that dialling has finished (unless already told for the same reason)."""
+        with transaction(self.factory) as s:
+            reason = cases.dialling_outlook(s, campaign_id)
+            if reason is not None and reason != told:
+                console.announce_dialling_finished(s, campaign_id, reason)
+                log.info("dialer: campaign %s has finished dialling (%s); seats told", campaign_id, reason)
+            return reason
 
     def _db_mark_answered(self, call: _Call) -> None:
         with transaction(self.factory) as s:

@@ -40,7 +40,11 @@
     try {
       const r = await fetch(API + path, {
         method: body === undefined ? "GET" : "POST",
-        headers: { "Content-Type": "application/json", "X-CSRF-Token": CSRF, Accept: "application/json" },
+        // The page's language: the server words its errors in it (zh-CN first, English on request).
+        headers: {
+          "Content-Type": "application/json", "X-CSRF-Token": CSRF, Accept: "application/json",
+          "Accept-Language": LANG === "en" ? "en" : "zh-CN",
+        },
         body: body === undefined ? undefined : JSON.stringify(body),
         credentials: "same-origin",
       });
@@ -50,9 +54,11 @@
       }
       const data = await r.json().catch(() => ({}));
       if (!r.ok) {
-        const detail = typeof data.detail === "string" ? data.detail : JSON.stringify(data.detail);
-        if (r.status === 409 && path === "/interview") {
-          notice(t("console.error.stale"));
+        // Coded errors come worded in the page's language; a malformed request gets one plain line.
+        const detail = typeof data.detail === "string" ? data.detail : t("console_errors.ui.invalid_request");
+        const stale = !data.code || data.code === "interview.stale_version" || data.code === "interview.not_current_item";
+        if (r.status === 409 && path === "/interview" && stale) {
+          notice(data.code ? detail : t("console.error.stale"));
           setTimeout(refresh, 0);
           return null;
         }
@@ -115,8 +121,55 @@
     return b;
   }
 
+  // ---- the campaign's time zone ---------------------------------------------------------------
+  // Every time on the console is shown in the campaign's zone, whatever the browser's own.
+
+  function zoneOf(s) {
+    return (s && s.clock && s.clock.timezone) || (s && s.campaign && s.campaign.timezone) || "Asia/Shanghai";
+  }
+
+  function fmtTime(iso, zone, withDate) {
+    const opts = { timeZone: zone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+    if (withDate) Object.assign(opts, { year: "numeric", month: "2-digit", day: "2-digit" });
+    try {
+      return new Intl.DateTimeFormat(LANG === "en" ? "en-GB" : "zh-CN", opts).format(new Date(iso));
+    } catch (err) {
+      return iso;
+    }
+  }
+
+  function dayIn(zone, date) { // YYYY-MM-DD of `date` in `zone`
+    const parts = new Intl.DateTimeFormat("en-CA", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" })
+      .formatToParts(date);
+    const get = (type) => parts.find((p) => p.type === type).value;
+    return `${get("year")}-${get("month")}-${get("day")}`;
+  }
+
+  let clockBase = null; // [service time ms, page time ms, speed]
+  function tickClock() {
+    if (!clockBase || !state) return;
+    const [serviceMs, pageMs, speed] = clockBase;
+    const now = new Date(serviceMs + (Date.now() - pageMs) * speed);
+    $("clock-time").textContent = fmtTime(now.toISOString(), zoneOf(state), false);
+    $("clock").title = zoneOf(state);
+  }
+
+  function renderFinished(s) {
+    const d = s.dialling;
+    const box = $("finished");
+    box.hidden = !(d && d.finished);
+    document.body.dataset.dialling = d && d.finished ? d.reason : "";
+    if (d && d.finished) $("finished-text").textContent = tr(d.message);
+  }
+
   function render(s) {
     state = s;
+    if (s.clock && s.clock.now) {
+      clockBase = [Date.parse(s.clock.now), Date.now(), s.clock.speed || 1];
+      $("clock-zone").textContent = s.clock.timezone;
+      tickClock();
+    }
+    renderFinished(s);
     const seat = s.seat.status;
     document.body.dataset.seat = seat;
     const badge = $("seat-status");
@@ -147,7 +200,7 @@
       appt.hidden = !cur.appointment;
       if (cur.appointment) {
         appt.textContent = t("console.case.appointment") + ": " +
-          new Date(cur.appointment.at).toLocaleString(LANG === "en" ? "en-GB" : "zh-CN") +
+          fmtTime(cur.appointment.at, zoneOf(s), true) + " (" + zoneOf(s) + ")" +
           (cur.appointment.note ? " · " + cur.appointment.note : "");
       }
     }
@@ -167,6 +220,9 @@
       if (seat === "ready") text = preview ? t("console.keys.preview") : t("console.waiting");
       if (seat === "reserved") text = isPreview ? t("console.keys.preview") : t("console.call.dialling");
       if (seat === "ready" && preview && s.notice_no_case) text = t("console.no_case");
+      if (s.dialling && s.dialling.finished && ["ready", "paused", "offline"].includes(seat)) {
+        text = tr(s.dialling.message); // told at once: no call will come
+      }
       $("idle-text").textContent = text;
       $("btn-preview-next-main").hidden = !(seat === "ready" && preview);
     }
@@ -201,7 +257,7 @@
     $("ending").hidden = !!asking;
     if (asking) {
       const item = iv.item;
-      $("q-id").textContent = item.id;
+      $("q-id").textContent = tr(item.label); // never the item's id
       $("q-text").textContent = tr(item.text);
       $("q-instructions").textContent = item.instructions ? t("console.instructions") + ": " + tr(item.instructions) : "";
       const list = $("q-options");
@@ -254,7 +310,8 @@
     for (const a of iv.answers) {
       const li = document.createElement("li");
       const v = a.status === "answered" ? (a.label ? tr(a.label) : String(a.value)) : t("console.answer." + a.status);
-      li.textContent = a.item_id + ": " + v;
+      li.textContent = tr(a.item_label) + "：" + v;
+      li.title = tr(a.text);
       answers.append(li);
     }
   }
@@ -306,12 +363,12 @@
       mode = "appointment";
       $("appointment-form").hidden = false;
       const at = $("appt-at");
-      if (!at.value) {
-        const next = new Date(Date.now() + 24 * 3600 * 1000);
-        const pad = (n) => String(n).padStart(2, "0");
-        at.value = `${next.getFullYear()}-${pad(next.getMonth() + 1)}-${pad(next.getDate())}`;
+      if (!at.value) { // tomorrow in the campaign's time zone (the server reads the time there)
+        const base = clockBase ? clockBase[0] + (Date.now() - clockBase[1]) * clockBase[2] : Date.now();
+        at.value = dayIn(zoneOf(state), new Date(base + 24 * 3600 * 1000));
         $("appt-time").value = "19:00";
       }
+      $("appt-zone").textContent = t("console_errors.ui.appointment_tz") + " · " + zoneOf(state);
       at.focus();
       return;
     }
@@ -470,6 +527,9 @@
 
   function connect() {
     events = new EventSource(API + "/events");
+    events.addEventListener("dialling", (ev) => { // dialling has ended: the banner at once
+      try { if (state) { state.dialling = JSON.parse(ev.data); renderFinished(state); } } catch (err) { /* next state repairs it */ }
+    });
     events.addEventListener("state", (ev) => {
       try { render(JSON.parse(ev.data)); } catch (err) { /* a bad frame: the next one repairs it */ }
     });
@@ -498,5 +558,6 @@
   $("appt-cancel").addEventListener("click", () => { mode = "disposition"; render(state); });
   document.addEventListener("keydown", onKey);
   renderPauseReasons();
+  setInterval(tickClock, 1000);
   refresh().then(connect);
 })();
