@@ -56,23 +56,11 @@ def _live(client: TestClient, users: Users, who: str, cid: int, **params: str) -
 
 
 def _complete_one(client: TestClient, fw: Fieldwork, iv: int) -> None:
-    """The interviewer takes a call and completes the interview through the console API."""
+    """The interviewer gets ready, takes a call and completes the interview through the console API."""
     csrf = browser_login(client, "iv01")
-    h = {"X-CSRF-Token": csrf}
-
-    def post(path: str, body: dict[str, Any] | None = None) -> Any:
-        r = client.post(f"/api/v1/console{path}", json=body or {}, headers=h)
-        assert r.status_code == 200, r.text
-        return r.json()
-
-    post("/ready")
+    assert client.post("/api/v1/console/ready", json={}, headers={"X-CSRF-Token": csrf}).status_code == 200
     deliver_call(fw, iv)
-    for item_id, value in [*SCREENING, *((q, 2) for q in RATED), ("suggestions", "路灯")]:
-        iv_state = client.get("/api/v1/console/state", headers=h).json()["current"]["interview"]
-        assert iv_state["item"]["id"] == item_id
-        post("/interview", {"action": "answer", "item_id": item_id, "value": value, "version": iv_state["version"]})
-    post("/disposition", {"code": "complete"})
-    post("/next")
+    _complete_one_after_call(client, fw)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -134,7 +122,9 @@ def test_progress_seats_and_outcomes_follow_the_interviews(
     assert after["progress"]["totals"]["completes"] == 1
     assert after["calls"]["outcomes"]["today"]["answered"] == 1
     assert after["calls"]["outcomes"]["total"] == {**arith.empty_mix(), "answered": 1}
-    assert after["rates"]["provisional"]["counts"]["I"] == 1 and after["rates"]["provisional"]["RR1"] is not None
+    assert (
+        after["rates"]["provisional"]["counts"]["I"] == 1 and after["rates"]["provisional"]["RR1"] is not None
+    )
     assert after["abandonment"]["today"] == {"live": 1, "abandoned": 0, "rate": 0.0, "share_of_cap": 0.0}
     [seat] = after["seats"]
     assert seat["state"] == "ready" and seat["completes_today"] == 1
@@ -204,7 +194,9 @@ def test_scores_stay_sealed_until_opened_and_an_early_opening_shows(
         snap = _live(client, users, who, cid)
         assert snap["scores"] == {"sealed": True} and snap["scores_opened_early"] is None
     r = client.post(
-        f"/api/v1/campaigns/{cid}/scores/open", json={"reason": "试点 13912345678"}, headers=users.bearer("adm")
+        f"/api/v1/campaigns/{cid}/scores/open",
+        json={"reason": "试点 13912345678"},
+        headers=users.bearer("adm"),
     )
     assert r.status_code == 200, r.text
     snap = _live(client, users, "wit", cid)
