@@ -60,16 +60,20 @@
     const labels = p.districts.map((d) => name(d.name));
     const strata = [...new Set(p.districts.flatMap((d) => d.cells.map((c) => c.stratum)))];
     const series = [];
+    const colours = { staff: "#3b6fb6", resident: "#c0392b" };
+    const hideZero = { show: true, position: "inside", formatter: (x) => (x.value ? String(x.value) : "") };
     for (const s of strata) {
       const pick = (d) => d.cells.find((c) => c.stratum === s) || { completes: 0, remaining: 0 };
-      series.push({ name: t("live.stratum." + s) + " · " + t("live.completes"), type: "bar", stack: s,
-                    data: p.districts.map((d) => pick(d).completes), label: { show: true, position: "inside" } });
+      const colour = colours[s] || "#777";
+      series.push({ name: t("live.stratum." + s), type: "bar", stack: s, itemStyle: { color: colour },
+                    data: p.districts.map((d) => pick(d).completes), label: hideZero });
       series.push({ name: t("live.stratum." + s) + " · " + t("live.remaining"), type: "bar", stack: s,
-                    data: p.districts.map((d) => pick(d).remaining), itemStyle: { opacity: 0.25 } });
+                    data: p.districts.map((d) => pick(d).remaining), itemStyle: { color: colour, opacity: 0.18 } });
     }
     progressChart.setOption({
-      animation: false, tooltip: { trigger: "axis" }, legend: { top: 0, type: "scroll" },
-      grid: { left: 48, right: 12, top: 48, bottom: 28 },
+      animation: false, tooltip: { trigger: "axis" },
+      legend: { top: 0, data: strata.map((s) => t("live.stratum." + s)) },
+      grid: { left: 48, right: 12, top: 40, bottom: 28 },
       xAxis: { type: "category", data: labels }, yAxis: { type: "value" }, series,
     }, true);
   }
@@ -83,8 +87,8 @@
       xAxis: { type: "category", data: keys.map((k) => t("live.outcome." + k)), axisLabel: { interval: 0 } },
       yAxis: { type: "value" },
       series: [
-        { name: t("live.outcomes.today"), type: "bar", data: keys.map((k) => o.today[k]), label: { show: true, position: "top" } },
-        { name: t("live.outcomes.total"), type: "bar", data: keys.map((k) => o.total[k]), label: { show: true, position: "top" } },
+        { name: t("live.outcomes.today"), type: "bar", data: keys.map((k) => o.today[k]), label: { show: true, position: "top" }, itemStyle: { color: "#3b6fb6" } },
+        { name: t("live.outcomes.total"), type: "bar", data: keys.map((k) => o.total[k]), label: { show: true, position: "top" }, itemStyle: { color: "#9aa5b1" } },
       ],
     }, true);
   }
