@@ -28,7 +28,7 @@ from cati.campaigns.instruments import campaign_instrument, instrument_of
 from cati.cases import service as cases
 from cati.console import states
 from cati.errors import Conflict, Invalid, NotFound
-from cati.events import queue_event
+from cati.events import campaign_topic, queue_event
 from cati.models import (
     AnswerEvent,
     Attempt,
@@ -74,6 +74,8 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
 
 def _notify(session: Session, seat: InterviewerSeat, why: str) -> None:
     queue_event(session, seat_topic(seat.user_id), "state", {"status": seat.status, "why": why})
+    if seat.campaign_id is not None:  # the live rooms (cati/live) recompute on it
+        queue_event(session, campaign_topic(seat.campaign_id), "seat", {"user_id": seat.user_id})
 
 
 def _move(session: Session, seat: InterviewerSeat, target: SeatStatus, now: dt.datetime, why: str) -> None:
