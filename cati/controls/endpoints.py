@@ -1,4 +1,5 @@
-"""Supervisor controls API under ``/api/v1/campaigns/{id}/controls`` (docs/supervise.md).
+"""Supervisor controls API under ``/api/v1/campaigns/{id}/controls`` and the ``/supervise`` page
+(docs/supervise.md).
 
 Supervisor and admin. Each POST is one transaction, audited with the actor and the reason; after the
 commit the dialing loop is woken so a resume or a pacing switch takes effect at once.
@@ -10,13 +11,17 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Path, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
 
 from cati.api.deps import CommitOnReturn, SessionDep
 from cati.auth.access import require_roles
 from cati.controls import service
 from cati.dialing.control import DialerControl, NullDialer
-from cati.models import Role, User
+from cati.models import Campaign, Role, User
+from cati.web.i18n import CATALOG, locale_for
+from cati.web.templates import render
 
 router = APIRouter(prefix="/api/v1/campaigns", tags=["controls"], route_class=CommitOnReturn)
 
@@ -200,4 +205,44 @@ def log_out_seat(
     """Log out an interviewer who left (ready, paused, wrap-up or an undialled preview); refused on a call."""
     return service.log_out_seat(
         session, campaign_id, user_id, actor=user.username, reason=body.reason, now=_now(request)
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# The page
+# --------------------------------------------------------------------------------------------------
+
+page_router = APIRouter(include_in_schema=False, route_class=CommitOnReturn)
+
+
+@page_router.get("/supervise")
+def supervise_page(
+    request: Request, user: Supervisor, session: SessionDep, campaign: int | None = None
+) -> Response:
+    """The supervisor room (zh-CN first, ``?lang=en``): the live stream plus the controls."""
+    english = locale_for(request) == "en"
+    rows = session.execute(
+        select(
+            Campaign.id, Campaign.code, Campaign.name_en if english else Campaign.name_zh, Campaign.status
+        ).order_by(Campaign.id)
+    ).all()
+    campaigns: list[dict[str, Any]] = [
+        {"id": int(r[0]), "code": str(r[1]), "name": str(r[2] or r[1]), "status": str(r[3])} for r in rows
+    ]
+    chosen: int | None = campaign
+    if chosen is None or chosen not in {c["id"] for c in campaigns}:
+        live_ones = [c for c in campaigns if c["status"] == "fieldwork"]
+        chosen = (live_ones or campaigns)[-1]["id"] if campaigns else None
+    catalog = CATALOG[locale_for(request)]
+    messages = {k: v for k, v in catalog.items() if k.startswith(("live.", "supervise.", "console.pause."))}
+    principal = request.state.principal
+    return render(
+        request,
+        "supervise.html",
+        user=user,
+        campaigns=campaigns,
+        chosen=chosen,
+        messages=messages,
+        csrf_token=principal.csrf_token,
+        locale_js="en" if english else "zh-CN",
     )

@@ -25,6 +25,7 @@ SHOWN_KEYS = (
     "outcome",
     "abandoned",
     "stratum",
+    "district",
     "count",
     "counts",
     "target",
@@ -71,6 +72,14 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
     "user.created": ("创建用户", "user created"),
     "user.password_reset": ("重设密码", "password reset"),
     "results.scores_opened_early": ("提前开放成绩（已记录）", "scores opened early (recorded)"),
+    "controls.dialling_paused": ("督导暂停全部拨号", "supervisor paused all dialling"),
+    "controls.dialling_resumed": ("督导恢复拨号", "supervisor resumed dialling"),
+    "controls.district_paused": ("督导暂停区县拨号", "supervisor paused a district's dialling"),
+    "controls.district_resumed": ("督导恢复区县拨号", "supervisor resumed a district's dialling"),
+    "controls.quota_cell_closed": ("督导关闭配额单元", "supervisor closed a quota cell"),
+    "controls.quota_cell_reopened": ("督导重新开放配额单元", "supervisor reopened a quota cell"),
+    "controls.pacing_changed": ("督导切换拨号方式", "supervisor switched the pacing mode"),
+    "seat.logged_out": ("督导将访问员签退", "supervisor logged a seat out"),
 }
 
 

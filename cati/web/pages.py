@@ -117,8 +117,8 @@ def logout(request: Request, session: SessionDep) -> Response:
 
 #: What each role may open from the home page (each link is a route that allows the role).
 HOME_LINKS: dict[str, tuple[str, ...]] = {
-    "admin": ("results", "export", "dialer", "campaigns", "witness", "api_docs"),
-    "supervisor": ("results", "export", "dialer", "campaigns", "witness"),
+    "admin": ("supervise", "results", "export", "dialer", "campaigns", "witness", "api_docs"),
+    "supervisor": ("supervise", "results", "export", "campaigns", "witness"),
     "assessor": ("results", "export", "campaigns", "witness"),
     "witness": ("witness", "campaigns"),
     "interviewer": ("console",),
@@ -138,6 +138,7 @@ def _home_links(role: str, campaigns: list[tuple[int, str, str]]) -> list[dict[s
             href = {
                 "console": "/console",
                 "witness": "/witness",
+                "supervise": "/supervise",
                 "dialer": "/api/v1/dialer/status",
                 "campaigns": "/api/v1/campaigns",
                 "api_docs": "/openapi.json",
