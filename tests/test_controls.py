@@ -254,3 +254,23 @@ def test_every_control_is_refused_after_close(
         assert "已结束" in r["detail"] and "closed" in r["detail"], path
     assert _audits(fw, "controls.") == []
     assert sup.state()["status"] == "closed"
+
+
+def test_a_control_that_fails_midway_leaves_nothing_behind(
+    sup: Sup, fw: Fieldwork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The flag and its audit entry are one transaction: a failure after the flag is set leaves neither."""
+    from cati.controls import service as controls
+
+    def broken(*_a: Any, **_k: Any) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(controls.audit, "record", broken)
+    r = sup.client.post(sup.base + "/districts/D0/pause", json={"reason": "x"}, headers=sup.headers)
+    assert r.status_code == 500 and "disk full" not in r.text  # no traceback for the user
+    with fw.factory() as s:
+        d0 = s.execute(select(District).where(District.code == "D0")).scalar_one()
+        assert d0.dialling_paused_at is None and d0.dialling_paused_reason is None
+    monkeypatch.undo()
+    assert sup.state()["districts"][0]["paused"] is False
+    assert _hand_out_districts(fw) == {"D0", "D1"}

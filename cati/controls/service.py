@@ -25,7 +25,7 @@ from cati.campaigns.freeze import refuse_if_closed, share_lock
 from cati.campaigns.service import get_campaign
 from cati.console import service as console
 from cati.errors import Conflict, Invalid, NotFound
-from cati.events import queue_event
+from cati.events import campaign_topic, queue_event
 from cati.models import (
     Campaign,
     DiallingMode,
@@ -75,7 +75,7 @@ def _open_campaign(session: Session, campaign_id: int) -> str:
 
 def _changed(session: Session, campaign_id: int) -> None:
     """Tell the live rooms after commit (the live hub listens on the campaign's topic)."""
-    queue_event(session, f"campaign:{campaign_id}", "controls", controls_state(session, campaign_id))
+    queue_event(session, campaign_topic(campaign_id), "controls", controls_state(session, campaign_id))
 
 
 def controls_state(session: Session, campaign_id: int) -> dict[str, Any]:
