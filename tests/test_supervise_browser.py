@@ -158,6 +158,16 @@ def test_the_supervisor_room_watches_and_steers(server: dict[str, Any], tmp_path
             page.set_default_timeout(15000)
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
+            # iv01's own console, open in another browser: it must learn of the log-out by itself
+            iv_page = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN").new_page()
+            iv_page.set_default_timeout(15000)
+            iv_page.goto(f"{base}/")
+            iv_page.fill("#username", "iv01")
+            iv_page.fill("#password", "pw-iv-long-enough")
+            iv_page.keyboard.press("Enter")
+            iv_page.wait_for_url(f"{base}/console")
+            expect(iv_page.locator("#seat-status")).to_have_text("离线")
+
             page.goto(f"{base}/")
             page.fill("#username", "sup")
             page.fill("#password", "correct horse")
@@ -175,7 +185,8 @@ def test_the_supervisor_room_watches_and_steers(server: dict[str, Any], tmp_path
             row = page.locator('#seats-table tr[data-user="iv01"]')
             expect(row.locator(".seat-state")).to_have_text("待命")
             assert iv01.post("/api/v1/console/pause", json={"reason": "meal"}).status_code == 200
-            expect(row.locator(".seat-state")).to_contain_text("暂停")
+            expect(row.locator(".seat-state")).to_have_text("暂停 · 用餐")
+            expect(iv_page.locator("#seat-status")).to_contain_text("暂停")
             tick = row.locator("td.tick")
             first = tick.inner_text()
             expect(tick).not_to_have_text(first)  # ticks between snapshots, no reload
@@ -217,6 +228,7 @@ def test_the_supervisor_room_watches_and_steers(server: dict[str, Any], tmp_path
             page.click("#confirm-ok")
             expect(page.locator('#seats-table tr[data-user="iv01"] .seat-state')).to_have_text("离线")
             assert iv01.get("/api/v1/console/state").json()["seat"]["status"] == "offline"
+            expect(iv_page.locator("#seat-status")).to_have_text("离线")  # pushed, no reload
 
             # switching the pacing mode, then cancelling a confirm, changes nothing
             page.select_option("#mode-select", "predictive")
