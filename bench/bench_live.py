@@ -145,6 +145,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=10.0)
     parser.add_argument("--speed", type=float, default=5.0)
     parser.add_argument("--probe-every", type=float, default=3.0)
+    parser.add_argument("--profile", action="store_true", help="print a profile of one snapshot at the end")
     args = parser.parse_args()
 
     name = f"cati_bench_{uuid.uuid4().hex[:10]}"
@@ -193,6 +194,7 @@ def main() -> int:
         base = f"http://127.0.0.1:{port}"
         logins = [(a.username, a.password) for a in setup.simulated]
         asyncio.run(run(base, proc, setup.campaign_id, logins, tokens, factory, args, start))
+        snapshot_cost(factory, setup.campaign_id, args.profile)
         return 0
     finally:
         if proc is not None and proc.poll() is None:
@@ -207,6 +209,29 @@ def main() -> int:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def snapshot_cost(factory: Any, campaign_id: int, profile: bool) -> None:
+    """What one computation costs, in this process, on the database the run left behind."""
+    import cProfile
+    import datetime as dt
+    import pstats
+
+    from cati.live.snapshot import live_snapshot
+
+    for view in ("witness", "supervisor"):
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            with transaction(factory) as s:
+                live_snapshot(s, campaign_id, view=view, now=dt.datetime.now(dt.UTC))  # type: ignore[arg-type]
+            times.append(time.perf_counter() - t0)
+        print(f"  one {view} snapshot computed here: median {sorted(times)[2] * 1000:.0f} ms")
+    if profile:
+        prof = cProfile.Profile()
+        with transaction(factory) as s:
+            prof.runcall(live_snapshot, s, campaign_id, view="supervisor", now=dt.datetime.now(dt.UTC))
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
 
 
 def _cpu(proc: subprocess.Popen[bytes]) -> tuple[int, int, int, int, float]:

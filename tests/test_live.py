@@ -316,3 +316,94 @@ def test_arith_rules() -> None:
     assert arith.outcome_bucket(None, answered=False, abandoned=False, ended=False) is None
     assert arith.outcome_bucket("answered", answered=True, abandoned=True, ended=True) == "abandoned"
     assert arith.outcome_bucket("congestion", answered=False, abandoned=False, ended=True) == "failed"
+
+
+# --------------------------------------------------------------------------------------------------
+# The broadcaster, without a database
+# --------------------------------------------------------------------------------------------------
+
+
+def test_one_computation_feeds_every_stream_and_a_stalled_one_blocks_nobody() -> None:
+    import asyncio
+
+    from cati.events import EventBus, campaign_topic
+    from cati.live.hub import LiveHub
+
+    calls: list[tuple[str, ...]] = []
+    state = {"n": 0}
+
+    def compute(campaign_id: int, views: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+        calls.append(views)
+        return {v: {"view": v, "n": state["n"]} for v in views}
+
+    async def scenario() -> None:
+        bus = EventBus()
+        bus.bind(asyncio.get_running_loop())
+        hub = LiveHub(bus, compute, lambda cid: state["n"], min_interval=0.05, poll_seconds=0.05)
+        with (
+            hub.subscribe(1, "witness") as stalled,
+            hub.subscribe(1, "witness") as w,
+            hub.subscribe(1, "supervisor") as s,
+        ):
+            extra = [hub.subscribe(1, "witness") for _ in range(20)]
+            clients = [cm.__enter__() for cm in extra]
+            first = await w.next(2.0)
+            assert first is not None and b'"n":0' in first
+            for n in range(1, 6):
+                state["n"] = n  # a committed change the token shows ...
+                if n % 2:
+                    bus.publish(campaign_topic(1), "seat", {})  # ... or the bus announces
+                got = b""
+                while f'"n":{n}'.encode() not in got:
+                    nxt = await w.next(2.0)
+                    assert nxt is not None, f"no update {n}"
+                    got = nxt
+                assert (await s.next(2.0)) is not None
+            # 23 streams of two views, 6 states: one computation per state, both views at once
+            assert len(calls) <= 8 and all(set(v) == {"supervisor", "witness"} for v in calls[1:])
+            # the stalled stream holds only the newest snapshot; the others were replaced, not queued
+            assert stalled.pending is not None and b'"n":5' in stalled.pending and stalled.superseded >= 4
+            assert all(c.pending is not None and b'"n":5' in c.pending for c in clients)
+            for cm in extra:
+                cm.__exit__(None, None, None)
+        await asyncio.sleep(0.2)
+        assert hub.stats() == {}  # the last stream gone, the broadcaster ends
+
+    asyncio.run(scenario())
+
+
+def test_the_witness_page_offers_a_campaign_picker(
+    client: TestClient, fw: Fieldwork, people: dict[str, int], users: Users, engine: Engine
+) -> None:
+    from case_factory import make_campaign
+
+    from cati.db import make_sessionmaker
+
+    with transaction(make_sessionmaker(engine)) as s:
+        make_campaign(s, code="C2", districts=1)
+    _page_login(client, "wit")
+    page = client.get("/witness")
+    assert page.status_code == 200 and "监督见证室" in page.text and 'id="campaign-select"' in page.text
+    assert page.text.count("<option") == 2 and "/static/vendor/echarts/echarts.min.js" in page.text
+    assert "<script>" not in page.text  # CSP: no inline script, only JSON blocks and our files
+    en = client.get("/witness?lang=en&campaign=1")
+    assert "Witness room" in en.text and '<option value="1" selected>' in en.text
+    for asset in ("/static/live/witness.js", "/static/live/witness.css"):
+        assert client.get(asset).status_code == 200
+    client.cookies.clear()
+    _page_login(client, "iv01")
+    assert client.get("/witness").status_code == 403
+
+
+def _page_login(client: TestClient, username: str) -> None:
+    import re
+
+    form = client.get("/login")
+    token = re.search(r'name="login_csrf" value="([^"]+)"', form.text)
+    assert token
+    r = client.post(
+        "/login",
+        data={"username": username, "password": "correct horse", "login_csrf": token.group(1), "next": "/"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
@@ -27,7 +28,7 @@ from cati.db import transaction
 from cati.errors import Forbidden
 from cati.live.arith import AlertRules
 from cati.live.hub import LiveHub
-from cati.live.snapshot import View, live_snapshot
+from cati.live.snapshot import View, live_rates, live_snapshot, live_snapshots
 from cati.models import AuditHead, Campaign, InterviewerSeat, Role, User
 from cati.settings import Settings
 from cati.web.i18n import CATALOG, locale_for
@@ -38,6 +39,9 @@ log = logging.getLogger("cati.live")
 #: Who may watch: never interviewers (they would see their colleagues and the progress they steer).
 LIVE_ROLES = (Role.witness, Role.assessor, Role.supervisor, Role.admin)
 SUPERVISOR_ROLES = frozenset({Role.supervisor.value, Role.admin.value})
+#: The streams' AAPOR rates are recomputed at most this often (they read every case and attempt of
+#: the campaign: the one costly part of a snapshot); ``GET /live`` always computes them afresh.
+RATES_SECONDS = 5.0
 
 router = APIRouter(prefix="/api/v1/campaigns", tags=["live"], route_class=CommitOnReturn)
 page_router = APIRouter(include_in_schema=False, route_class=CommitOnReturn)
@@ -124,10 +128,33 @@ def hub_of(request: Request) -> LiveHub:
         # The dialer's state belongs to the event loop: read there (prepare), used in the thread.
         holder: dict[str, Any] = {}
 
-        def compute(campaign_id: int, view: str) -> dict[str, Any]:
-            chosen: View = "supervisor" if view == "supervisor" else "witness"
+        rates_cache: dict[int, tuple[float, dict[str, Any]]] = {}
+
+        def compute(campaign_id: int, views: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+            chosen: list[View] = ["supervisor" if v == "supervisor" else "witness" for v in views]
+            settings: Settings = state.settings
             with transaction(factory) as s:
-                return _snapshot(state, s, campaign_id, chosen, holder.get("dialer"))
+
+                def rates() -> dict[str, Any]:
+                    at, value = rates_cache.get(campaign_id, (-1e18, {}))
+                    if time.monotonic() - at >= RATES_SECONDS:
+                        value = live_rates(s, campaign_id)
+                        rates_cache[campaign_id] = (time.monotonic(), value)
+                    return value
+
+                return live_snapshots(
+                    s,
+                    campaign_id,
+                    views=chosen,
+                    now=_now(state),
+                    rules=AlertRules(
+                        idle_minutes=settings.live_idle_minutes, pause_minutes=settings.live_pause_minutes
+                    ),
+                    feed_entries=settings.live_feed_entries,
+                    key_fingerprint=_fingerprint(state),
+                    dialer_status=holder.get("dialer"),
+                    rates=rates,
+                )
 
         def prepare() -> None:
             holder["dialer"] = _dialer_status(state)

@@ -1,15 +1,16 @@
-"""One computation per campaign and view, shared by every open stream (the broadcaster).
+"""One computation per campaign, shared by every open stream of it, of either view (the broadcaster).
 
-Why: 200 witnesses and supervisors watching one campaign must cost what one does. Each
-(campaign, view) pair that has at least one open stream gets a ``Broadcaster`` task that
+Why: 200 witnesses and supervisors watching one campaign must cost what one does. Each campaign
+that has at least one open stream gets a ``Broadcaster`` task that
 
 * wakes on a live event of the campaign's topic (``campaign:{id}`` on the bus: seat changes) or
   every ``poll_seconds`` to compare a cheap change token (the audit chain's last seq and the
   campaign's newest seat change: every audited write moves the first, also from other processes);
-* recomputes the snapshot (in a worker thread, one read transaction) when something changed, at
-  most once per ``min_interval`` seconds, and in any case every ``refresh_seconds`` (sliding
-  figures: calls in the last hour, calling windows, time in state);
-* serialises it once to SSE bytes and hands the same bytes to every client.
+* recomputes the snapshots of the views someone watches (in a worker thread, one read transaction,
+  the parts the views share read once) when something changed, at most once per ``min_interval``
+  seconds, and in any case every ``refresh_seconds`` (sliding figures: calls in the last hour,
+  calling windows, time in state);
+* serialises each view once to SSE bytes and hands the same bytes to every client of that view.
 
 A client is a one-slot mailbox: a new snapshot replaces one the client has not taken yet (counted
 as ``superseded``), so a stalled client costs one buffer and never blocks the others or the task.
@@ -31,7 +32,8 @@ from cati.events import EventBus, campaign_topic
 
 log = logging.getLogger("cati.live")
 
-Compute = Callable[[int, str], dict[str, Any]]
+#: (campaign id, views) -> {view: snapshot}
+Compute = Callable[[int, tuple[str, ...]], dict[str, dict[str, Any]]]
 Token = Callable[[int], Any]
 
 
@@ -68,36 +70,41 @@ def sse_bytes(event_id: int, data: dict[str, Any]) -> bytes:
 
 
 class Broadcaster:
-    """The shared computation of one (campaign, view)."""
+    """The shared computation of one campaign, for every view somebody watches."""
 
-    def __init__(self, hub: LiveHub, campaign_id: int, view: str) -> None:
+    def __init__(self, hub: LiveHub, campaign_id: int) -> None:
         self.hub = hub
         self.campaign_id = campaign_id
-        self.view = view
-        self.clients: set[Client] = set()
-        self.latest: bytes | None = None
+        self.clients: dict[str, set[Client]] = {}
+        self.latest: dict[str, bytes] = {}
         self.event_id = 0
         self.computations = 0
         self.task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self.task = asyncio.create_task(self._run(), name=f"cati-live-{self.campaign_id}-{self.view}")
+        self.task = asyncio.create_task(self._run(), name=f"cati-live-{self.campaign_id}")
 
-    def _publish(self, data: dict[str, Any]) -> None:
+    def watched(self) -> tuple[str, ...]:
+        return tuple(sorted(view for view, clients in self.clients.items() if clients))
+
+    def _publish(self, snapshots: dict[str, dict[str, Any]]) -> None:
         self.event_id += 1
-        self.latest = sse_bytes(self.event_id, data)
-        for client in list(self.clients):
-            client.offer(self.latest)
+        for view, data in snapshots.items():
+            payload = sse_bytes(self.event_id, data)
+            self.latest[view] = payload
+            for client in list(self.clients.get(view, ())):
+                client.offer(payload)
 
     async def _compute(self) -> bool:
+        views = self.watched()
+        if not views:
+            return False
         try:
             if self.hub.prepare is not None:
                 self.hub.prepare()
-            data = await run_in_threadpool(self.hub.compute, self.campaign_id, self.view)
+            data = await run_in_threadpool(self.hub.compute, self.campaign_id, views)
         except Exception:
-            log.warning(
-                "live snapshot of campaign %s (%s) failed", self.campaign_id, self.view, exc_info=True
-            )
+            log.warning("live snapshot of campaign %s failed", self.campaign_id, exc_info=True)
             return False
         self.computations += 1
         self._publish(data)
@@ -118,7 +125,7 @@ class Broadcaster:
                 token = await self._token()
                 await self._compute()
                 computed_at = loop.time()
-                while self.clients:
+                while self.watched():
                     triggered = False
                     try:
                         await asyncio.wait_for(sub.queue.get(), timeout=hub.poll_seconds)
@@ -127,11 +134,12 @@ class Broadcaster:
                             sub.queue.get_nowait()
                     except TimeoutError:
                         pass
-                    if not self.clients:
+                    if not self.watched():
                         break
                     new_token = await self._token()
                     stale = loop.time() - computed_at >= hub.refresh_seconds
-                    if not (triggered or stale or new_token != token or self.latest is None):
+                    missing = any(view not in self.latest for view in self.watched())  # a new view
+                    if not (triggered or stale or missing or new_token != token):
                         continue
                     wait = computed_at + hub.min_interval - loop.time()
                     if wait > 0:
@@ -165,39 +173,38 @@ class LiveHub:
         self.min_interval = min_interval
         self.poll_seconds = poll_seconds
         self.refresh_seconds = refresh_seconds
-        self._broadcasters: dict[tuple[int, str], Broadcaster] = {}
+        self._broadcasters: dict[int, Broadcaster] = {}
 
     @contextlib.contextmanager
     def subscribe(self, campaign_id: int, view: str) -> Iterator[Client]:
         """A mailbox that gets every new snapshot of (campaign, view); the latest one at once."""
-        key = (campaign_id, view)
-        b = self._broadcasters.get(key)
+        b = self._broadcasters.get(campaign_id)
         client = Client()
-        if b is None or b.task is None or b.task.done():
-            b = Broadcaster(self, campaign_id, view)
-            self._broadcasters[key] = b
-            b.clients.add(client)
+        fresh = b is None or b.task is None or b.task.done()
+        if b is None or fresh:
+            b = Broadcaster(self, campaign_id)
+            self._broadcasters[campaign_id] = b
+        b.clients.setdefault(view, set()).add(client)
+        if fresh:
             b.start()
-        else:
-            b.clients.add(client)
-            if b.latest is not None:
-                client.offer(b.latest)
+        elif view in b.latest:
+            client.offer(b.latest[view])
         try:
             yield client
         finally:
-            b.clients.discard(client)
+            b.clients[view].discard(client)
 
     def _ended(self, b: Broadcaster) -> None:
-        if self._broadcasters.get((b.campaign_id, b.view)) is b:
-            del self._broadcasters[(b.campaign_id, b.view)]
+        if self._broadcasters.get(b.campaign_id) is b:
+            del self._broadcasters[b.campaign_id]
 
     def stats(self) -> dict[str, Any]:
         return {
-            f"{cid}/{view}": {
-                "clients": len(b.clients),
+            str(cid): {
+                "clients": {view: len(c) for view, c in b.clients.items()},
                 "computations": b.computations,
                 "event_id": b.event_id,
-                "superseded": sum(c.superseded for c in b.clients),
+                "superseded": sum(c.superseded for cs in b.clients.values() for c in cs),
             }
-            for (cid, view), b in self._broadcasters.items()
+            for cid, b in self._broadcasters.items()
         }

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -65,8 +65,38 @@ def live_snapshot(
     dialer_status: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The campaign's live state for ``view`` at ``now`` (aware); raises NotFound for no campaign."""
-    if view not in VIEWS:
-        raise ValueError(f"unknown view {view!r}")
+    return live_snapshots(
+        session,
+        campaign_id,
+        views=(view,),
+        now=now,
+        rules=rules,
+        feed_entries=feed_entries,
+        key_fingerprint=key_fingerprint,
+        dialer_status=dialer_status,
+    )[view]
+
+
+def live_snapshots(
+    session: Session,
+    campaign_id: int,
+    *,
+    views: tuple[View, ...] | list[View],
+    now: dt.datetime,
+    rules: AlertRules | None = None,
+    feed_entries: int = 50,
+    key_fingerprint: str | None = None,
+    dialer_status: Mapping[str, Any] | None = None,
+    rates: Callable[[], dict[str, Any]] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Several views at once: the parts they share are read once (the broadcaster's path).
+
+    ``rates``: where the AAPOR rates come from, if not computed here (the broadcaster caches them a
+    few seconds: they read every case and attempt of the campaign, the one costly part).
+    """
+    for view in views:
+        if view not in VIEWS:
+            raise ValueError(f"unknown view {view!r}")
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     rules = rules or AlertRules()
@@ -78,14 +108,13 @@ def live_snapshot(
     progress = _progress(session, campaign, now)
     calls = _calls(session, campaign, now, day_start)
     abandonment = _abandonment(session, campaign, day_start)
-    out: dict[str, Any] = {
+    common: dict[str, Any] = {
         "version": SHAPE_VERSION,
-        "view": view,
         "generated_at": now.astimezone(dt.UTC).isoformat(timespec="seconds"),
         "campaign": _campaign(session, campaign, now, tz),
         "progress": progress,
         "calls": calls,
-        "rates": _rates(session, campaign.id),
+        "rates": rates() if rates is not None else live_rates(session, campaign.id),
         "abandonment": abandonment,
         "audit": {
             "entries": recent_entries(session, feed_entries, tz),
@@ -95,24 +124,28 @@ def live_snapshot(
         "scores": _scores(session, campaign),
         "scores_opened_early": _opened_early(session, campaign, tz),
     }
-    if view == "witness":
-        out["plan"] = to_read(campaign).model_dump(mode="json")
-        out["commitment"] = campaign.seed_commitment
-        out["key_fingerprint"] = key_fingerprint
-        out["instrument"] = {"name": campaign.instrument_name, "sha256": campaign.instrument_sha256}
-    else:
-        seats = _seats(session, campaign, now, day_start, tz)
-        out["seats"] = seats
-        out["alerts"] = [
-            *arith.link_alerts(dialer_status, fieldwork),
-            *arith.abandonment_alerts(
-                abandonment["today"]["rate"], campaign.abandon_cap, abandonment["today"]["live"], rules
-            ),
-            *(arith.seat_alerts(seats, rules) if fieldwork else []),
-            *(arith.behind_alerts(progress["districts"], rules) if fieldwork else []),
-        ]
-        out["dialer"] = _dialer(dialer_status, campaign.id)
-    return out
+    result: dict[str, dict[str, Any]] = {}
+    for view in views:
+        out = {"version": SHAPE_VERSION, "view": view, **common}
+        if view == "witness":
+            out["plan"] = to_read(campaign).model_dump(mode="json")
+            out["commitment"] = campaign.seed_commitment
+            out["key_fingerprint"] = key_fingerprint
+            out["instrument"] = {"name": campaign.instrument_name, "sha256": campaign.instrument_sha256}
+        else:
+            seats = _seats(session, campaign, now, day_start, tz)
+            out["seats"] = seats
+            out["alerts"] = [
+                *arith.link_alerts(dialer_status, fieldwork),
+                *arith.abandonment_alerts(
+                    abandonment["today"]["rate"], campaign.abandon_cap, abandonment["today"]["live"], rules
+                ),
+                *(arith.seat_alerts(seats, rules) if fieldwork else []),
+                *(arith.behind_alerts(progress["districts"], rules) if fieldwork else []),
+            ]
+            out["dialer"] = _dialer(dialer_status, campaign.id)
+        result[view] = out
+    return result
 
 
 # --------------------------------------------------------------------------------------------------
@@ -244,7 +277,8 @@ def _abandonment(session: Session, campaign: Campaign, day_start: dt.datetime) -
     }
 
 
-def _rates(session: Session, campaign_id: int) -> dict[str, Any]:
+def live_rates(session: Session, campaign_id: int) -> dict[str, Any]:
+    """Provisional and final AAPOR rates, from the results service's codes and ``rates_report``."""
     entries = [(code, final) for _case, code, final in _case_codes(session, campaign_id)]
     pair = _rates_pair(entries)
     return {"note": RATES_NOTE, "provisional": pair["provisional"], "final": pair["final"]}
@@ -351,4 +385,4 @@ def _dialer(status: Mapping[str, Any] | None, campaign_id: int) -> dict[str, Any
     }
 
 
-__all__ = ["VIEWS", "View", "live_snapshot"]
+__all__ = ["VIEWS", "View", "live_rates", "live_snapshot", "live_snapshots"]
