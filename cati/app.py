@@ -212,7 +212,11 @@ def _routers() -> list[APIRouter]:
     from cati.checkpoints.endpoints import router as audit_router
     from cati.console.endpoints import page_router as console_page_router
     from cati.console.endpoints import router as console_router
+    from cati.controls.endpoints import page_router as supervise_page_router
+    from cati.controls.endpoints import router as controls_router
     from cati.dialing.endpoints import router as dialer_router
+    from cati.live.endpoints import page_router as live_page_router
+    from cati.live.endpoints import router as live_router
     from cati.results.endpoints import router as results_router
     from cati.web.pages import router as pages_router
 
@@ -224,6 +228,10 @@ def _routers() -> list[APIRouter]:
         console_router,
         console_page_router,
         dialer_router,
+        controls_router,
+        supervise_page_router,
+        live_router,
+        live_page_router,
         pages_router,
     ]
 

@@ -101,6 +101,11 @@ class EventBus:
             return len(self._subs)
 
 
+def campaign_topic(campaign_id: int) -> str:
+    """The live-event topic of one campaign (seat changes; the live rooms listen to it)."""
+    return f"campaign:{campaign_id}"
+
+
 def queue_event(session: Session, topic: str, type_: str, data: dict[str, Any]) -> None:
     """Publish ``data`` on the bus once ``session`` commits (dropped on rollback)."""
     session.info.setdefault(_PENDING_KEY, []).append((topic, type_, data))

@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     wrap_up_seconds: int = Field(default=45, ge=0, le=3600)
     #: Longest life of one live-event stream; the browser's EventSource then reconnects by itself.
     sse_max_seconds: float = Field(default=3600.0, gt=0)
+    # The live rooms (cati/live, docs/live.md): alert when a seat is ready without a call or paused
+    # longer than this many minutes; how many audit entries the feed shows.
+    live_idle_minutes: float = Field(default=10.0, gt=0)
+    live_pause_minutes: float = Field(default=15.0, gt=0)
+    live_feed_entries: int = Field(default=50, ge=1, le=1000)
 
     # Login back-off (cati/auth/throttle.py): consecutive failures of one account from one client
     # address before that pair is locked; failures from one address over all accounts before the

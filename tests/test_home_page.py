@@ -19,10 +19,10 @@ from cati.models import CampaignStatus
 from cati.settings import Settings
 
 EXPECTED = {
-    "admin": {"results", "export", "dialer", "campaigns", "api_docs"},
-    "supervisor": {"results", "export", "dialer", "campaigns"},
-    "assessor": {"results", "export", "campaigns"},
-    "witness": {"campaigns"},
+    "admin": {"supervise", "results", "export", "dialer", "campaigns", "witness", "api_docs"},
+    "supervisor": {"supervise", "results", "export", "campaigns", "witness"},
+    "assessor": {"results", "export", "campaigns", "witness"},
+    "witness": {"witness", "campaigns"},
     "interviewer": {"console"},
 }
 

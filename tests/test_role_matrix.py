@@ -25,6 +25,8 @@ RESULTS = frozenset({Role.assessor, Role.supervisor, Role.admin})
 INTERVIEWER = frozenset({Role.interviewer})
 READERS = frozenset({Role.interviewer, Role.supervisor, Role.admin})
 AUDIT = frozenset({Role.witness, Role.assessor, Role.supervisor, Role.admin})
+SUPERVISE = frozenset({Role.supervisor, Role.admin})
+CELL = "/api/v1/campaigns/{campaign_id}/controls/quota-cells/{district_code}/{stratum}"
 
 #: (method, path) -> roles allowed, or PUBLIC. The single source of truth for this test.
 TABLE: dict[tuple[str, str], frozenset[Role] | str] = {
@@ -43,6 +45,19 @@ TABLE: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/api/v1/campaigns/{campaign_id}/results"): RESULTS,
     ("GET", "/api/v1/campaigns/{campaign_id}/exports/responses.csv"): RESULTS,
     ("GET", "/api/v1/dialer/status"): frozenset({Role.admin, Role.supervisor}),
+    ("GET", "/api/v1/campaigns/{campaign_id}/controls"): SUPERVISE,
+    ("GET", "/supervise"): SUPERVISE,
+    ("POST", "/api/v1/campaigns/{campaign_id}/controls/pause"): SUPERVISE,
+    ("POST", "/api/v1/campaigns/{campaign_id}/controls/resume"): SUPERVISE,
+    ("POST", "/api/v1/campaigns/{campaign_id}/controls/districts/{district_code}/pause"): SUPERVISE,
+    ("POST", "/api/v1/campaigns/{campaign_id}/controls/districts/{district_code}/resume"): SUPERVISE,
+    ("POST", CELL + "/close"): SUPERVISE,
+    ("POST", CELL + "/reopen"): SUPERVISE,
+    ("POST", "/api/v1/campaigns/{campaign_id}/controls/pacing"): SUPERVISE,
+    ("POST", "/api/v1/campaigns/{campaign_id}/controls/seats/{user_id}/logout"): SUPERVISE,
+    ("GET", "/api/v1/campaigns/{campaign_id}/live"): AUDIT,
+    ("GET", "/api/v1/campaigns/{campaign_id}/live/stream"): AUDIT,
+    ("GET", "/witness"): AUDIT,
     ("GET", "/api/v1/audit/key"): AUDIT,
     ("GET", "/api/v1/audit/checkpoints/latest"): AUDIT,
     ("GET", "/login"): PUBLIC,

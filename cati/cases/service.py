@@ -257,7 +257,11 @@ def top_up(
     cells = (
         session.execute(
             select(QuotaCell)
-            .where(QuotaCell.campaign_id == campaign_id, QuotaCell.completes < QuotaCell.target)
+            .where(
+                QuotaCell.campaign_id == campaign_id,
+                QuotaCell.completes < QuotaCell.target,
+                QuotaCell.closed_at.is_(None),
+            )
             .order_by(QuotaCell.district_id, QuotaCell.stratum)
         )
         .scalars()
@@ -304,7 +308,8 @@ def next_case(
 
     Eligible: the campaign is in fieldwork; the case is pending or scheduled and due
     (``next_call_at <= now``), not blocked, under its attempt limit; its quota cell is open
-    (completes < target); it has no call still up; its stratum's calling window is open now, or
+    (completes < target) and not closed by hand; neither the campaign nor the case's district is
+    paused by a supervisor; it has no call still up; its stratum's calling window is open now, or
     it has an appointment due (the respondent chose the time). An appointment kept for one
     interviewer goes only to that interviewer until ``appointment_grace_minutes`` have passed.
 
@@ -316,6 +321,8 @@ def next_case(
     if share_lock(session, campaign_id)[1] != CampaignStatus.fieldwork.value:
         return None  # closing or closed: nothing new is placed (the close holds the row lock)
     ctx = campaign_rules(session, campaign_id)
+    if ctx.campaign.dialling_paused_at is not None:
+        return None  # a supervisor paused dialling (cati/controls/): calls in progress finish
     rules = ctx.rules
     open_strata = ctx.windows.open_strata(now)
     appointment_due = and_(Case.appointment_at.is_not(None), Case.appointment_at <= now)
@@ -348,6 +355,10 @@ def next_case(
             or_(Case.blocked_until.is_(None), Case.blocked_until <= now),
             under_limit,
             QuotaCell.completes < QuotaCell.target,
+            QuotaCell.closed_at.is_(None),  # closed by hand (cati/controls/): as if full
+            ~select(District.id)
+            .where(District.id == Case.district_id, District.dialling_paused_at.is_not(None))
+            .exists(),
             or_(Case.stratum.in_(open_strata), appointment_due),
             reserved_ok,
             # An interviewer may schedule a case while its call is still up: not until it ends.

@@ -28,7 +28,7 @@ from cati.campaigns.instruments import campaign_instrument, instrument_of
 from cati.cases import service as cases
 from cati.console import states
 from cati.errors import Conflict, Invalid, NotFound
-from cati.events import queue_event
+from cati.events import campaign_topic, queue_event
 from cati.messages import localized, seat_word, word
 from cati.models import (
     AnswerEvent,
@@ -75,6 +75,8 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
 
 def _notify(session: Session, seat: InterviewerSeat, why: str) -> None:
     queue_event(session, seat_topic(seat.user_id), "state", {"status": seat.status, "why": why})
+    if seat.campaign_id is not None:  # the live rooms (cati/live) recompute on it
+        queue_event(session, campaign_topic(seat.campaign_id), "seat", {"user_id": seat.user_id})
 
 
 def _move(session: Session, seat: InterviewerSeat, target: SeatStatus, now: dt.datetime, why: str) -> None:
@@ -485,6 +487,57 @@ def go_offline(session: Session, user: User, *, now: dt.datetime) -> Interviewer
     )
     session.flush()
     return seat
+
+
+#: The audit action of a supervisor's log-out (the live feed and the supervise docs name it).
+LOGGED_OUT = "seat.logged_out"
+
+
+def log_out_seat(
+    session: Session, user_id: int, *, actor: str, reason: str, now: dt.datetime
+) -> tuple[InterviewerSeat, str]:
+    """A supervisor logs out the seat of an interviewer who left; returns (seat, status before).
+
+    ready, paused, wrap_up (the call already coded) and a preview case not dialled go offline at
+    once; the previewed case goes back to the queue. A seat on a call, or with a call being placed
+    for it, is refused: the respondent is on the line (or about to be) and only the interviewer can
+    code the case; the supervisor pauses the district or waits for the call to end and tries again.
+    The console learns it on the seat's live topic (``state`` event, status ``offline``).
+    """
+    now = _check_now(now)
+    seat = lock_seat(session, user_id, create=False)
+    was = seat.status
+    if was == S.offline.value:
+        raise Conflict("该座席已离线，无需签退 / this seat is already offline")
+    if was == S.on_call.value or (was == S.reserved.value and seat.current_attempt_id is not None):
+        raise Conflict(
+            "该访问员正在通话或正在为其拨号，不能签退：请等通话结束并记录结果后再试 / "
+            "the interviewer is on a call (or one is being placed): log the seat out after the call ends"
+        )
+    if SeatStatus(was) not in states.LOG_OUT_FROM:
+        raise Conflict(f"座席状态为 {was}，不能签退 / a seat that is {was} cannot be logged out")
+    if was == S.reserved.value:
+        _hand_back_preview(session, seat, now)
+    _move(session, seat, S.offline, now, "logged out by a supervisor")
+    seat.pause_reason = None
+    _clear_case(seat)
+    audit.record(
+        session,
+        actor=actor,
+        action=LOGGED_OUT,
+        object_type="seat",
+        object_id=user_id,
+        details={
+            "reason": reason,
+            "from": was,
+            "calls": seat.shift_calls,
+            "completes": seat.shift_completes,
+            "talk_seconds": seat.shift_talk_seconds,
+        },
+        at=now,
+    )
+    session.flush()
+    return seat, was
 
 
 def preview_next(session: Session, user: User, *, now: dt.datetime) -> Case | None:

@@ -17,7 +17,10 @@ only if every path that moves a seat is listed here and nowhere else.
     wrap_up  --pause-->          paused
     paused   --ready-->          ready
     paused   --pause-->          paused        (another reason)
-    ready, paused, wrap_up --offline--> offline  (end of shift)
+    ready, paused, wrap_up --offline--> offline  (end of shift, or a supervisor logs the seat out)
+    reserved --logout-->         offline       (a supervisor logs out a seat showing a preview case
+                                                not dialled: the case goes back to the queue; a seat
+                                                with a call being placed or on a call is refused)
 
 A dropped line while ``on_call`` does not move the seat: the interviewer still codes the case.
 """
@@ -34,7 +37,7 @@ TRANSITIONS: dict[SeatStatus, frozenset[SeatStatus]] = {
     S.offline: frozenset({S.ready, S.paused}),
     S.ready: frozenset({S.paused, S.offline, S.reserved, S.on_call}),
     S.paused: frozenset({S.ready, S.paused, S.offline}),
-    S.reserved: frozenset({S.on_call, S.ready, S.paused}),
+    S.reserved: frozenset({S.on_call, S.ready, S.paused, S.offline}),
     S.on_call: frozenset({S.wrap_up}),
     S.wrap_up: frozenset({S.ready, S.paused, S.offline}),
 }
@@ -43,6 +46,9 @@ TRANSITIONS: dict[SeatStatus, frozenset[SeatStatus]] = {
 TAKES_CALLS: frozenset[SeatStatus] = frozenset({S.ready})
 #: Seats with a case in hand (the interviewer sees it).
 HOLDS_CASE: frozenset[SeatStatus] = frozenset({S.reserved, S.on_call, S.wrap_up})
+
+#: Seats a supervisor may log out at once (a reserved seat only while no call is placed for it).
+LOG_OUT_FROM: frozenset[SeatStatus] = frozenset({S.ready, S.paused, S.wrap_up, S.reserved})
 
 PAUSE_REASONS: tuple[str, ...] = ("break", "meal", "training", "technical", "other")
 

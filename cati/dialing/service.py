@@ -48,7 +48,17 @@ from cati.db import transaction
 from cati.dialing.control import DialerUnavailable
 from cati.errors import AppError
 from cati.events import EventBus
-from cati.models import Attempt, Campaign, CampaignStatus, Case, InterviewerSeat, SeatStatus, User
+from cati.models import (
+    Attempt,
+    Campaign,
+    CampaignStatus,
+    Case,
+    District,
+    InterviewerSeat,
+    QuotaCell,
+    SeatStatus,
+    User,
+)
 from cati.settings import Settings
 from dialer.ami.client import (
     AmiClient,
@@ -740,6 +750,8 @@ class DialerService:
                 .all()
             )
             for c in campaigns:
+                if c.dialling_paused_at is not None:
+                    continue  # paused by a supervisor (cati/controls/): no pacing, no top-up
                 try:
                     mode = Mode(c.dialling_mode)
                 except ValueError:
@@ -837,6 +849,9 @@ class DialerService:
                 raise DialerUnavailable(f"case {case_id} not found")
             campaign = s.get(Campaign, case.campaign_id)
             assert campaign is not None
+            stopped = paused_for(s, campaign, case.district_id, case.stratum)
+            if stopped is not None:
+                raise DialerUnavailable(stopped)
             seat = s.get(InterviewerSeat, user_id)
             if seat is None:
                 raise DialerUnavailable(f"interviewer {user_id} has no seat")
@@ -961,6 +976,28 @@ class DialerService:
             if result.closed_attempts:
                 log.warning("dialer: reconciliation closed %d open attempt(s)", len(result.closed_attempts))
             return result
+
+
+def paused_for(s: Session, campaign: Campaign, district_id: int, stratum: str) -> str | None:
+    """Why no new call may be placed for a case of this district and stratum now, or None."""
+    if campaign.dialling_paused_at is not None:
+        return "督导已暂停本调查活动的拨号 / a supervisor paused dialling for this campaign"
+    district = s.get(District, district_id)
+    if district is not None and district.dialling_paused_at is not None:
+        return (
+            f"督导已暂停 {district.name_zh} 的拨号 / "
+            f"a supervisor paused dialling for district {district.code}"
+        )
+    closed = s.execute(
+        select(QuotaCell.id).where(
+            QuotaCell.district_id == district_id,
+            QuotaCell.stratum == stratum,
+            QuotaCell.closed_at.is_not(None),
+        )
+    ).first()
+    if closed is not None:
+        return "该配额单元已被督导关闭 / a supervisor closed this quota cell"
+    return None
 
 
 def _call_ended_step(s: Session, attempt_id: int, now: dt.datetime) -> Callable[[], object]:

@@ -66,6 +66,10 @@ class Campaign(Base):
     #: witnesses: see ``cati/results/visibility.py``.
     scores_opened_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     scores_opened_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    #: A supervisor paused dialling for the whole campaign (``cati/controls/``): no new call is
+    #: placed or handed out while set; calls in progress finish.
+    dialling_paused_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    dialling_paused_reason: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -87,6 +91,9 @@ class District(Base):
     #: Next position in this district's ordered RDD sample: numbers are handed out as slices
     #: [position, position + n) under a row lock, so no number is ever drawn twice.
     sample_position: Mapped[int] = mapped_column(Integer, default=0)
+    #: Dialling paused for this district by a supervisor (``cati/controls/``).
+    dialling_paused_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    dialling_paused_reason: Mapped[str | None] = mapped_column(Text, default=None)
 
     campaign: Mapped[Campaign] = relationship(back_populates="districts", lazy="raise")
     prefixes: Mapped[list[ExchangePrefix]] = relationship(
@@ -121,3 +128,7 @@ class QuotaCell(Base):
     stratum: Mapped[str] = mapped_column(String(16))
     target: Mapped[int] = mapped_column(Integer, default=150)
     completes: Mapped[int] = mapped_column(Integer, default=0)
+    #: Closed by hand by a supervisor (``cati/controls/``): no new case is handed out, as for a full
+    #: cell; reopened only while not full.
+    closed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    closed_reason: Mapped[str | None] = mapped_column(Text, default=None)

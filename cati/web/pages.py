@@ -117,10 +117,10 @@ def logout(request: Request, session: SessionDep) -> Response:
 
 #: What each role may open from the home page (each link is a route that allows the role).
 HOME_LINKS: dict[str, tuple[str, ...]] = {
-    "admin": ("results", "export", "dialer", "campaigns", "api_docs"),
-    "supervisor": ("results", "export", "dialer", "campaigns"),
-    "assessor": ("results", "export", "campaigns"),
-    "witness": ("campaigns",),
+    "admin": ("supervise", "results", "export", "dialer", "campaigns", "witness", "api_docs"),
+    "supervisor": ("supervise", "results", "export", "campaigns", "witness"),
+    "assessor": ("results", "export", "campaigns", "witness"),
+    "witness": ("witness", "campaigns"),
     "interviewer": ("console",),
 }
 
@@ -137,6 +137,8 @@ def _home_links(role: str, campaigns: list[tuple[int, str, str]]) -> list[dict[s
         else:
             href = {
                 "console": "/console",
+                "witness": "/witness",
+                "supervise": "/supervise",
                 "dialer": "/api/v1/dialer/status",
                 "campaigns": "/api/v1/campaigns",
                 "api_docs": "/openapi.json",
