@@ -251,7 +251,7 @@ def test_every_control_is_refused_after_close(
         (f"/seats/{uid}/logout", {"reason": "x"}),
     ):
         r = sup.post(path, body, status=409)
-        assert "已结束" in r["detail"] and "closed" in r["detail"], path
+        assert "已结束" in r["detail"] and r["code"] == "campaign.closed", path
     assert _audits(fw, "controls.") == []
     assert sup.state()["status"] == "closed"
 
