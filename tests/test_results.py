@@ -158,8 +158,8 @@ class World:
         return case.id
 
 
-@pytest.fixture
-def world(engine: Engine, users: Users) -> World:
+def populate(engine: Engine, users: Users) -> World:
+    """The campaign in fieldwork with its cases and interviews (scores still sealed)."""
     for role in (Role.admin, Role.supervisor, Role.assessor, Role.witness, Role.interviewer):
         users.create(role.value, role)
     w = World(engine)
@@ -235,6 +235,12 @@ def world(engine: Engine, users: Users) -> World:
         w.case(s, "zichuan", "resident", ["3.13", "3.12"])
         w.case(s, "zichuan", "staff", ["4.31"], final="4.31")
         w.case(s, "zhangdian", "staff", [])
+    return w
+
+
+@pytest.fixture
+def world(engine: Engine, users: Users) -> World:
+    w = populate(engine, users)
     w.open_scores()
     return w
 
