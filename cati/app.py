@@ -209,12 +209,14 @@ def _routers() -> list[APIRouter]:
     from cati.console.endpoints import router as console_router
     from cati.dialing.endpoints import router as dialer_router
     from cati.results.endpoints import router as results_router
+    from cati.results.page import page_router as results_page_router
     from cati.web.pages import router as pages_router
 
     return [
         auth_router,
         campaigns_router,
         results_router,
+        results_page_router,
         audit_router,
         console_router,
         console_page_router,
