@@ -87,10 +87,12 @@ def banner(
     )
     lines += [
         "",
-        "Results (sign in as assessor, supervisor or admin at " + url + "/login first):",
+        "Results (sign in as assessor, supervisor or admin at " + url + "/login first);",
+        f"district scores stay sealed until close (cati campaign close {setup.campaign_code} --reason ...):",
+        f"  {url}/campaigns/{setup.campaign_id}/results   results page: table, charts, downloads",
         f"  {results}/results                 scores, AAPOR rates, counts (JSON)",
-        f"  {results}/exports/responses.csv   one row per questionnaire (Excel-ready)",
-        "From a second shell, with the same data directory:",
+        f"  {results}/exports/responses.csv   one row per questionnaire (Excel-ready, after close)",
+        "After close, from a second shell, with the same data directory:",
         f"  cati results export {setup.campaign_code}{data_flag} -o responses.csv"
         " && cati score responses.csv",
         "",

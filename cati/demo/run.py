@@ -387,8 +387,9 @@ async def run_demo(
             if progress.done and not announced_done:
                 announced_done = True
                 say(
-                    f"every quota cell is full: the survey is done. Results: {base_url}/api/v1/campaigns/"
-                    f"{setup.campaign_id}/results"
+                    f"every quota cell is full: the survey is done. Results page: {base_url}/campaigns/"
+                    f"{setup.campaign_id}/results (scores sealed until close: "
+                    f"cati campaign close {setup.campaign_code} --reason ...)"
                 )
                 if options.exit_when_done:
                     stop.set()
