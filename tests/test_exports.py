@@ -401,7 +401,7 @@ def test_no_export_holds_a_phone_number(
         phones = list(
             s.execute(select(Case.phone_number).where(Case.campaign_id == closed.campaign_id)).scalars()
         )
-    assert len(phones) == 10 and phones == closed.phones
+    assert len(phones) == 10 and sorted(phones) == sorted(closed.phones)
     for name in (*EXPORTS, "final-scores.json"):
         for query in ("", "?lang=en", "?all=true"):
             body = _get(client, users, closed, f"exports/{name}{query}").content
