@@ -218,12 +218,14 @@ def _routers() -> list[APIRouter]:
     from cati.live.endpoints import page_router as live_page_router
     from cati.live.endpoints import router as live_router
     from cati.results.endpoints import router as results_router
+    from cati.results.page import page_router as results_page_router
     from cati.web.pages import router as pages_router
 
     return [
         auth_router,
         campaigns_router,
         results_router,
+        results_page_router,
         audit_router,
         console_router,
         console_page_router,

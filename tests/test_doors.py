@@ -103,13 +103,22 @@ def test_the_interviewer_name_is_formula_escaped_in_the_export(
     with engine.begin() as c:  # a district named like a formula (names come from the campaign file)
         c.execute(update(District).values(name_zh="@SUM(1)"))
     users.create("assessor", Role.assessor)
-    r = client.get(
-        f"/api/v1/campaigns/{fw.campaign_id}/exports/responses.csv", headers=users.bearer("assessor")
+    users.create("boss", Role.admin)
+    opened = client.post(  # scores and answers are sealed before close: a pilot opens them early
+        f"/api/v1/campaigns/{fw.campaign_id}/scores/open",
+        json={"reason": "pilot"},
+        headers=users.bearer("boss"),
     )
+    assert opened.status_code == 200, opened.text
+    url = f"/api/v1/campaigns/{fw.campaign_id}/exports/responses.csv"
+    r = client.get(f"{url}?lang=en", headers=users.bearer("assessor"))
     assert r.status_code == 200
     (row,) = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
     assert row["interviewer"] == "'=HYPERLINK" and row["suggestions"] == "'+SUM(A1)"
     assert row["district"] == "'@SUM(1)"
+    zh = client.get(url, headers=users.bearer("assessor"))  # the labelled default download too
+    (row,) = list(csv.DictReader(io.StringIO(zh.content.decode("utf-8-sig"))))
+    assert row["访问员"] == "'=HYPERLINK" and row["意见建议"] == "'+SUM(A1)" and row["区县"] == "'@SUM(1)"
 
 
 def test_api_answers_are_never_cached(client: TestClient, users: Users) -> None:

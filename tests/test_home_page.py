@@ -19,9 +19,9 @@ from cati.models import CampaignStatus
 from cati.settings import Settings
 
 EXPECTED = {
-    "admin": {"supervise", "results", "export", "dialer", "campaigns", "witness", "api_docs"},
-    "supervisor": {"supervise", "results", "export", "campaigns", "witness"},
-    "assessor": {"results", "export", "campaigns", "witness"},
+    "admin": {"supervise", "results", "dialer", "campaigns", "witness", "api_docs"},
+    "supervisor": {"supervise", "results", "campaigns", "witness"},
+    "assessor": {"results", "campaigns", "witness"},
     "witness": {"witness", "campaigns"},
     "interviewer": {"console"},
 }
@@ -45,8 +45,10 @@ def test_home_links_open_for_the_role(role: str, settings: Settings, engine: Eng
         links = re.findall(r'<a href="([^"]+)" data-link="([a-z_]+)">', zh.text)
         assert {kind for _, kind in links} == EXPECTED[role]
         if "results" in EXPECTED[role]:
-            assert f'href="/api/v1/campaigns/{c.id}/exports/responses.csv"' in zh.text
-            assert "下载问卷数据" in zh.text and "淄博市" in zh.text
+            # the results page, not raw JSON or a CSV download
+            assert f'href="/campaigns/{c.id}/results"' in zh.text
+            assert "/api/v1/campaigns" not in zh.text.replace('href="/api/v1/campaigns"', "")
+            assert "调查结果" in zh.text and "（JSON）：各区县" not in zh.text and "淄博市" in zh.text
         for href, _ in links:
             assert client.get(href).status_code == 200, href
         en = client.get("/?lang=en")

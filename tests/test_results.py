@@ -26,6 +26,7 @@ from cati.cli import cli
 from cati.db import REPO_ROOT, make_sessionmaker, transaction
 from cati.models import Attempt, Campaign, CampaignStatus, Case, District, Role
 from cati.models import Interview as InterviewRow
+from cati.results import visibility
 from questionnaire.engine import Interview
 from questionnaire.loader import parse_instrument
 from questionnaire.model import Instrument
@@ -83,6 +84,13 @@ class World:
             }
         self.phones: list[str] = []
         self._n = 0
+
+    def open_scores(self) -> None:
+        """Scores and answers are sealed until close: open them early (a pilot), as an admin would."""
+        with transaction(self.factory) as s:
+            visibility.open_scores_early(
+                s, self.campaign_id, actor="admin", reason="test: read during fieldwork"
+            )
 
     def case(
         self,
@@ -150,8 +158,8 @@ class World:
         return case.id
 
 
-@pytest.fixture
-def world(engine: Engine, users: Users) -> World:
+def populate(engine: Engine, users: Users) -> World:
+    """The campaign in fieldwork with its cases and interviews (scores still sealed)."""
     for role in (Role.admin, Role.supervisor, Role.assessor, Role.witness, Role.interviewer):
         users.create(role.value, role)
     w = World(engine)
@@ -230,7 +238,14 @@ def world(engine: Engine, users: Users) -> World:
     return w
 
 
-def _get_csv(client: TestClient, users: Users, campaign_id: int, query: str = "") -> bytes:
+@pytest.fixture
+def world(engine: Engine, users: Users) -> World:
+    w = populate(engine, users)
+    w.open_scores()
+    return w
+
+
+def _get_csv(client: TestClient, users: Users, campaign_id: int, query: str = "?lang=en") -> bytes:
     r = client.get(
         f"/api/v1/campaigns/{campaign_id}/exports/responses.csv{query}", headers=users.bearer("assessor")
     )
@@ -295,7 +310,7 @@ def test_export_rows_columns_and_privacy(client: TestClient, users: Users, world
     assert {r["rule"] for r in rows} == {"all-rated/1"}
     text = body.decode("utf-8-sig")
     assert not any(phone in text for phone in world.phones)
-    everything = _get_csv(client, users, world.campaign_id, "?all=true").decode("utf-8-sig")
+    everything = _get_csv(client, users, world.campaign_id, "?lang=en&all=true").decode("utf-8-sig")
     all_rows = list(csv.DictReader(io.StringIO(everything)))
     assert sorted(r["disposition"] for r in all_rows) == ["1.1"] * 4 + ["1.2", "2.12", "4.70"]
 
@@ -347,6 +362,7 @@ def test_empty_campaign_scores_like_an_empty_file(
 ) -> None:
     users.create("assessor", Role.assessor)
     w = World(engine)
+    w.open_scores()
     body = _get_csv(client, users, w.campaign_id)
     path = tmp_path / "empty.csv"
     path.write_bytes(body)

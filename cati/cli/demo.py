@@ -88,9 +88,10 @@ def banner(
     lines += [
         "",
         t("results_title", url=url),
+        f"  {url}/campaigns/{setup.campaign_id}/results   {t('results_page')}",
         f"  {results}/results                 {t('results_json')}",
         f"  {results}/exports/responses.csv   {t('results_csv')}",
-        t("second_shell"),
+        t("second_shell", code=setup.campaign_code),
         f"  cati results export {setup.campaign_code}{data_flag(settings)} -o responses.csv"
         " && cati score responses.csv",
         "",

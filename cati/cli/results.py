@@ -18,6 +18,11 @@ from cati.cli.common import CliError, cli_session, data_dir_option, load_setting
 from cati.errors import AppError
 from cati.models import Campaign
 from cati.results import service
+from cati.results.sealing import lang_of, require_scores_open, withhold_scores
+
+lang_option = click.option(
+    "--lang", default="zh-CN", show_default=True, help="Language of messages: zh-CN or en."
+)
 
 
 def _campaign(session: Session, ref: str) -> Campaign:
@@ -31,13 +36,16 @@ def results() -> None:
 
 @results.command("show")
 @click.argument("campaign")
+@lang_option
 @data_dir_option
-def results_show(campaign: str, data_dir: Path | None) -> None:
-    """Print the results JSON of CAMPAIGN (id or code), as the results API gives it."""
+def results_show(campaign: str, lang: str, data_dir: Path | None) -> None:
+    """Print the results JSON of CAMPAIGN (id or code), as the results API gives it (scores sealed
+    until close)."""
     settings = load_settings(data_dir)
     try:
         with cli_session(settings) as session:
-            out = service.campaign_results(session, _campaign(session, campaign).id)
+            row = _campaign(session, campaign)
+            out = withhold_scores(service.campaign_results(session, row.id), row, lang_of(lang))
     except AppError as exc:
         raise CliError(str(exc.detail)) from None
     click.echo(json.dumps(out, ensure_ascii=False, indent=2))
@@ -53,13 +61,19 @@ def results_show(campaign: str, data_dir: Path | None) -> None:
     help="File to write (default: standard output).",
 )
 @click.option("--all", "include_all", is_flag=True, help="Also screen-outs and break-offs.")
+@lang_option
 @data_dir_option
-def results_export(campaign: str, output: Path | None, include_all: bool, data_dir: Path | None) -> None:
-    """Write the responses CSV of CAMPAIGN (UTF-8 with BOM, no phone numbers); read it with ``cati score``."""
+def results_export(
+    campaign: str, output: Path | None, include_all: bool, lang: str, data_dir: Path | None
+) -> None:
+    """Write the responses CSV of CAMPAIGN (UTF-8 with BOM, codes, no phone numbers); read it with
+    ``cati score``. Refused (exit 2) while the scores are sealed (before close)."""
     settings = load_settings(data_dir)
     try:
         with cli_session(settings) as session:
-            export = service.export_rows(session, _campaign(session, campaign).id, include_all=include_all)
+            row = _campaign(session, campaign)
+            require_scores_open(row, lang_of(lang))
+            export = service.export_rows(session, row.id, include_all=include_all)
     except AppError as exc:
         raise CliError(str(exc.detail)) from None
     body = service.export_csv(export)

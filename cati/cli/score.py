@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import click
 import numpy as np
 
 from cati.cli.common import CliError
+from cati.results import labels
 from cati.results.report import CellError, rates_report, response_columns, score_responses
 from questionnaire.loader import InstrumentError, default_instrument, load_instrument
 from questionnaire.model import Instrument
@@ -37,9 +38,16 @@ class _Table:
         return CliError(f"{self.name}: line {self.lines[row]}, column {column}: {problem}")
 
 
-def _read_table(path: Path, wanted: Sequence[str], what: str, optional: Sequence[str] = ()) -> _Table:
+def _read_table(
+    path: Path,
+    wanted: Sequence[str],
+    what: str,
+    optional: Sequence[str] = (),
+    aliases: Mapping[str, str] | None = None,
+) -> _Table:
     """Read a UTF-8 (BOM allowed) CSV keeping the wanted columns (case-insensitive names), and the
-    optional ones when the header has them."""
+    optional ones when the header has them. ``aliases`` maps other header names (the Chinese
+    headers of the labelled export) to column names."""
     name = path.name
     try:
         raw = path.read_bytes()
@@ -83,7 +91,8 @@ def _read_table(path: Path, wanted: Sequence[str], what: str, optional: Sequence
             if not any(cell.strip() for cell in record):
                 continue  # blank line
             if header is None:
-                header, header_line = [cell.strip().lower() for cell in record], start
+                header = [cell.strip().lower() for cell in record]
+                header, header_line = [(aliases or {}).get(cell, cell) for cell in header], start
                 continue
             rows.append(record)
             lines.append(start)
@@ -99,9 +108,13 @@ def _read_table(path: Path, wanted: Sequence[str], what: str, optional: Sequence
             index[column] = position
     for column in wanted:
         if column not in index:
+            zh = {code: header for header, code in (aliases or {}).items()}
+            alternative = (
+                f"; 或中文表头 / or the Chinese headers {', '.join(zh[c] for c in wanted if c in zh)}"
+            )
             raise CliError(
                 f"{name}: line {header_line}, column {column}: missing in the header "
-                f"(a {what} needs columns {', '.join(wanted)})"
+                f"(a {what} needs columns {', '.join(wanted)}{alternative if zh else ''})"
             )
     needed = max(index.values()) + 1
     for row, record in enumerate(rows):
@@ -129,7 +142,18 @@ def score_file(path: Path, instrument: Instrument) -> dict[str, Any]:
     """The ``cati score`` result for a responses CSV (raises CliError on a bad file)."""
     # ``rule`` and ``valid`` (responses.csv has them) are checked against the instrument's scoring
     # policy; a hand-made file without them is scored with that policy.
-    table = _read_table(path, response_columns(instrument), "responses file", optional=("rule", "valid"))
+    # The default download (responses.csv) has Chinese headers and labels: map them back to codes.
+    table = _read_table(
+        path,
+        response_columns(instrument),
+        "responses file",
+        optional=("rule", "valid"),
+        aliases=labels.header_aliases(instrument),
+    )
+    for column, back in labels.value_aliases(instrument).items():
+        if column in table.columns:
+            cells = table.columns[column]
+            table.columns[column] = np.asarray([back.get(v, v) for v in cells.tolist()], dtype=np.str_)
     try:
         return score_responses(instrument, table.columns)
     except CellError as exc:
@@ -159,7 +183,8 @@ def _emit(result: dict[str, Any]) -> None:
     help="Instrument YAML (default: the packaged 1+10 satisfaction instrument).",
 )
 def score(responses: Path, instrument_path: Path | None) -> None:
-    """District scores from a responses CSV (columns district, stratum, overall, q1..q10), as JSON.
+    """District scores from a responses CSV (columns district, stratum, overall, q1..q10, or the
+    Chinese headers and labels of the default responses.csv download), as JSON.
 
     Optional columns ``rule`` (e.g. all-rated/1) and ``valid`` (0/1) must agree with the
     instrument's scoring policy."""

@@ -117,22 +117,21 @@ def logout(request: Request, session: SessionDep) -> Response:
 
 #: What each role may open from the home page (each link is a route that allows the role).
 HOME_LINKS: dict[str, tuple[str, ...]] = {
-    "admin": ("supervise", "results", "export", "dialer", "campaigns", "witness", "api_docs"),
-    "supervisor": ("supervise", "results", "export", "campaigns", "witness"),
-    "assessor": ("results", "export", "campaigns", "witness"),
+    "admin": ("supervise", "results", "dialer", "campaigns", "witness", "api_docs"),
+    "supervisor": ("supervise", "results", "campaigns", "witness"),
+    "assessor": ("results", "campaigns", "witness"),
     "witness": ("witness", "campaigns"),
     "interviewer": ("console",),
 }
 
 
 def _home_links(role: str, campaigns: list[tuple[int, str, str]]) -> list[dict[str, str]]:
-    """Links for ``role``: per-campaign ones (results, export) once per campaign, the rest once."""
+    """Links for ``role``: per-campaign ones (the results page) once per campaign, the rest once."""
     links: list[dict[str, str]] = []
     for kind in HOME_LINKS.get(role, ()):
-        if kind in ("results", "export"):
-            tail = "results" if kind == "results" else "exports/responses.csv"
+        if kind == "results":
             for cid, code, name in campaigns:
-                href = f"/api/v1/campaigns/{cid}/{tail}"
+                href = f"/campaigns/{cid}/results"
                 links.append({"key": kind, "href": href, "what": f"{name} ({code})"})
         else:
             href = {

@@ -29,8 +29,12 @@ ZH: Final[dict[str, str]] = {
     "cli_demo.simulated_hint": "与浏览器用同一套接口工作",
     "cli_demo.results_title": "结果（先在 {url}/login 以考核办、督导或管理员身份登录）：",
     "cli_demo.results_json": "各区县得分、AAPOR 应答率、样本计数（JSON）",
-    "cli_demo.results_csv": "问卷数据，每份一行（Excel 可直接打开）",
-    "cli_demo.second_shell": "在另一个终端中（同一个数据目录）：",
+    "cli_demo.results_page": "结果页：表格、图表、下载",
+    "cli_demo.results_csv": "问卷数据，每份一行（Excel 可直接打开；结束后提供）",
+    "cli_demo.second_shell": (
+        "各区县得分封存至调查结束（cati campaign close {code} --reason ...）。"
+        "结束后，在另一个终端中（同一个数据目录）："
+    ),
     "cli_demo.progress_note": "每隔几秒显示一次进度。按 Ctrl-C 停止。",
     "cli_demo.imported": "已导入调查项目 {code}（{districts} 个区县）",
     "cli_demo.closed": "{dir} 中的调查项目 {code} 已结束：请用另一个 --data-dir 启动演示",
@@ -81,8 +85,12 @@ EN: Final[dict[str, str]] = {
     "cli_demo.simulated_hint": "working through the same API as the browser",
     "cli_demo.results_title": "Results (sign in as assessor, supervisor or admin at {url}/login first):",
     "cli_demo.results_json": "scores, AAPOR rates, counts (JSON)",
-    "cli_demo.results_csv": "one row per questionnaire (Excel-ready)",
-    "cli_demo.second_shell": "From a second shell, with the same data directory:",
+    "cli_demo.results_page": "results page: table, charts, downloads",
+    "cli_demo.results_csv": "one row per questionnaire (Excel-ready, after close)",
+    "cli_demo.second_shell": (
+        "District scores stay sealed until close (cati campaign close {code} --reason ...). "
+        "After close, from a second shell, with the same data directory:"
+    ),
     "cli_demo.progress_note": "Progress is printed every few seconds. Ctrl-C stops.",
     "cli_demo.imported": "imported campaign {code} ({districts} districts)",
     "cli_demo.closed": "campaign {code} in {dir} is closed: start the demo with another --data-dir",
