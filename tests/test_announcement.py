@@ -302,3 +302,28 @@ def test_public_pre_announcement(client: TestClient, users: Users, world: World)
     _close(client, users, world)
     html = client.get(f"/public/campaigns/{code}").text
     assert 'id="seed"' in html
+
+
+def test_a_failed_signoff_leaves_nothing(
+    client: TestClient, users: Users, closed: tuple[World, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The signature and its audit entry commit together: a crash between them writes neither."""
+    from cati.announcement import service
+
+    w, sha = closed
+
+    real = service.audit.record
+
+    def crash(session: Any, **kwargs: Any) -> Any:
+        if kwargs["action"] == "results.signed":  # after the signature row was flushed
+            assert session.execute(select(Signoff)).first() is not None
+            raise RuntimeError("power cut")
+        return real(session, **kwargs)
+
+    monkeypatch.setattr(service.audit, "record", crash)
+    with pytest.raises(RuntimeError):
+        _sign(client, users, w.campaign_id, "notary1", digest=sha)
+    monkeypatch.undo()
+    with transaction(w.factory) as s:
+        assert s.execute(select(Signoff)).first() is None
+    assert _sign(client, users, w.campaign_id, "notary1", digest=sha).status_code == 201

@@ -260,9 +260,11 @@ def sign(
         signed_at=now or utcnow(),
         results_sha256=closure.results_sha256,
     )
-    session.add(row)
     try:
+        # The unique (campaign, user) constraint decides a race between two signatures of one
+        # account; the savepoint keeps the request's transaction usable for the 409.
         with session.begin_nested():
+            session.add(row)
             session.flush()
     except IntegrityError:
         raise Conflict(
