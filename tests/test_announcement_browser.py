@@ -143,6 +143,11 @@ def test_witness_signs_the_announcement(server: tuple[str, int, str], tmp_path: 
         try:
             page = browser.new_page()
             page.set_default_timeout(15000)
+            # the public pre-announcement: no login, the plan and the commitment, the revealed seed
+            page.goto(f"{base}/public/campaigns/zibo-2026")
+            expect(page.locator("#seed")).to_be_visible()
+            expect(page.locator("#districts")).to_contain_text("张店区")
+            page.screenshot(path=str(ARTIFACTS / "announcement-0-public.png"), full_page=True)
             path = f"/campaigns/{cid}/announcement"
             page.goto(f"{base}{path}")  # not signed in: the login page, back here afterwards
             page.fill("#username", "notary1")

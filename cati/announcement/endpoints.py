@@ -19,7 +19,7 @@ from cati.auth.access import client_address, public, require_roles
 from cati.campaigns.instruments import campaign_instrument
 from cati.campaigns.service import get_campaign
 from cati.models import Role, User, utcnow
-from cati.web.i18n import locale_for
+from cati.web.i18n import locale_for, translator
 from cati.web.templates import render
 
 #: Who reads the sheet (interviewers never do).
@@ -150,6 +150,21 @@ def announcement_page(campaign_id: CampaignId, request: Request, session: Sessio
     )
 
 
+def _days(days: list[int], t: Any) -> str:
+    """ISO weekdays as words: Monday to Friday, Saturday and Sunday, every day, or the days listed."""
+    named = {
+        (1, 2, 3, 4, 5): "public.days_working",
+        (6, 7): "public.days_rest",
+        (1, 2, 3, 4, 5, 6, 7): "public.days_all",
+    }
+    key = named.get(tuple(sorted(days)))
+    if key is not None:
+        return str(t(key))
+    words = t("public.weekdays")
+    names = list(words) if " " not in words else words.split()
+    return "、".join(f"{t('public.weekday_prefix')}{names[d - 1]}" for d in sorted(days) if 1 <= d <= 7)
+
+
 @page_router.get("/public/campaigns/{code}", dependencies=[public()])
 def public_page(
     code: Annotated[str, Path(min_length=1, max_length=64)], request: Request, session: SessionDep
@@ -160,6 +175,14 @@ def public_page(
     instrument = campaign_instrument(campaign)
     locale = locale_for(request)
     items = [instrument.item(item_id).text.get(locale) for item_id in instrument.scoring.items]
+    t = translator(locale)
+    windows = {
+        stratum: [
+            f"{_days(w['days'], t)} {w['start']}–{w['end']}"
+            for w in campaign.calling_windows.get(stratum, [])
+        ]
+        for stratum in ("staff", "resident")
+    }
     return render(
         request,
         "announcement_public.html",
@@ -167,5 +190,6 @@ def public_page(
         title=instrument.title.get(locale),
         items=items,
         dates=view["dates"],
+        windows=windows,
         closed=campaign.status == "closed",
     )
