@@ -328,3 +328,27 @@ def test_a_failed_signoff_leaves_nothing(
     with transaction(w.factory) as s:
         assert s.execute(select(Signoff)).first() is None
     assert _sign(client, users, w.campaign_id, "notary1", digest=sha).status_code == 201
+
+
+def test_password_guessing_at_signoff_is_locked_out(
+    client: TestClient, users: Users, closed: tuple[World, str], settings: Any
+) -> None:
+    """Wrong passwords at sign-off count like failed logins: after the limit, 429 even with the right one."""
+    w, sha = closed
+    for _ in range(settings.login_max_failures - 1):
+        assert _sign(client, users, w.campaign_id, "notary1", digest=sha, password="guess").status_code == 401
+    assert _sign(client, users, w.campaign_id, "notary1", digest=sha, password="guess").status_code == 429
+    r = _sign(client, users, w.campaign_id, "notary1", digest=sha)
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+    with transaction(w.factory) as s:
+        assert s.execute(select(Signoff)).first() is None
+
+
+def test_english_pdf(client: TestClient, users: Users, closed: tuple[World, str]) -> None:
+    from pypdf import PdfReader
+
+    w, _ = closed
+    text = "\n".join(
+        p.extract_text() for p in PdfReader(io.BytesIO(_pdf(client, users, w.campaign_id, "?lang=en"))).pages
+    )
+    assert "results sheet" in text and "Zhangdian" in text and "Notary office" in text
