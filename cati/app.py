@@ -203,6 +203,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _routers() -> list[APIRouter]:
     """Every feature's router; a new feature adds its router here."""
     from cati.auth.endpoints import router as auth_router
+    from cati.bundle.endpoints import router as bundle_router
     from cati.campaigns.endpoints import router as campaigns_router
     from cati.checkpoints.endpoints import router as audit_router
     from cati.console.endpoints import page_router as console_page_router
@@ -215,6 +216,7 @@ def _routers() -> list[APIRouter]:
         auth_router,
         campaigns_router,
         results_router,
+        bundle_router,
         audit_router,
         console_router,
         console_page_router,

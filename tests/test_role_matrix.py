@@ -41,6 +41,7 @@ TABLE: dict[tuple[str, str], frozenset[Role] | str] = {
     ("POST", "/api/v1/campaigns/{campaign_id}/close"): ADMIN,
     ("GET", "/api/v1/campaigns/{campaign_id}/results"): RESULTS,
     ("GET", "/api/v1/campaigns/{campaign_id}/exports/responses.csv"): RESULTS,
+    ("GET", "/api/v1/campaigns/{campaign_id}/bundle.zip"): frozenset({Role.witness, Role.assessor, Role.admin}),
     ("GET", "/api/v1/dialer/status"): frozenset({Role.admin, Role.supervisor}),
     ("GET", "/api/v1/audit/key"): AUDIT,
     ("GET", "/api/v1/audit/checkpoints/latest"): AUDIT,

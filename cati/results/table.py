@@ -44,6 +44,13 @@ def read_table(path: Path, wanted: Sequence[str], what: str, optional: Sequence[
         raise TableError(f"{path}: is a directory, not a CSV file") from None
     except OSError as exc:
         raise TableError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return parse_table(name, raw, wanted, what, optional)
+
+
+def parse_table(
+    name: str, raw: bytes, wanted: Sequence[str], what: str, optional: Sequence[str] = ()
+) -> Table:
+    """:func:`read_table` on bytes already in hand (``name`` names them in messages)."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
