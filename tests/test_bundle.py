@@ -184,6 +184,35 @@ def _wrong_seed(raw: bytes) -> bytes:
     return json.dumps(data).encode()
 
 
+def _pick_position(rows: list[list[str]]) -> None:
+    """A case moved to another sample position (a number picked instead of the next one)."""
+    col = rows[0].index("sample_position")
+    assert rows[4][0] == "east" and rows[4][col] == "3"
+    rows[4][col] = "9"
+
+
+def _reseal(raw: bytes) -> bytes:
+    """A forger edits a figure and re-seals the results consistently: only the signed log shows it."""
+    from cati.verify.sealed import digest
+
+    data = json.loads(raw)
+    data["scores_note"] = "edited"
+    data["sealed"]["sha256"] = digest({k: v for k, v in data.items() if k != "sealed"})
+    return json.dumps(data).encode()
+
+
+def _bad_signoff(raw: bytes) -> bytes:
+    return json.dumps(
+        [{"party": "公证处", "name": "张三", "signed_at": "2026-12-05T18:00:00Z", "digest": "0" * 64}]
+    ).encode()
+
+
+def _edit_checkpoint(raw: bytes) -> bytes:
+    data = json.loads(raw)
+    data[0]["at"] = "2025" + data[0]["at"][4:]  # signed a year earlier, says the edited copy
+    return json.dumps(data).encode()
+
+
 def _truncate(raw: bytes) -> bytes:
     lines = raw.splitlines(keepends=True)
     return b"".join(lines[:-2])
@@ -191,7 +220,12 @@ def _truncate(raw: bytes) -> bytes:
 
 @pytest.mark.timeout(300)
 def test_a_real_kit_passes_and_every_tampering_is_named(
-    client: TestClient, settings: Settings, engine: Engine, users: Users, tmp_path: Path
+    client: TestClient,
+    settings: Settings,
+    engine: Engine,
+    users: Users,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     closed = drive_to_close(client, settings, engine, users, tmp_path)
     users.create("notary", Role.witness)
@@ -212,9 +246,21 @@ def test_a_real_kit_passes_and_every_tampering_is_named(
     assert kit.read_bytes() == r.content  # reproducible: dated at the close, fixed order
     code, out, err = run(["results", "bundle", "kit-2026", "-o", str(kit), "--lang", "en"], closed.env)
     assert code == 2 and "already exists" in err and "--force" in err
+    # a crash while writing (disk full at the rename) leaves the old file whole and no temp file
+    kit.write_bytes(b"the previous kit")
+
+    def disk_full(src: Any, dst: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr("cati.cli.results.os.replace", disk_full)
+        code, out, err = run(["results", "bundle", "kit-2026", "-o", str(kit), "--force"], closed.env)
+    assert code == 2 and "No space left on device" in err, (out, err)
+    assert kit.read_bytes() == b"the previous kit"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".kit.zip")] == []
     code, out, err = run(["results", "bundle", "kit-2026", "-o", str(kit), "--force"], closed.env)
     assert code == 0, err
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".kit.zip")) == []  # no temp left
+    assert kit.read_bytes() == r.content
 
     # --- no phone number anywhere in the kit ---------------------------------------------------
     with transaction(closed.factory) as s:
@@ -234,6 +280,12 @@ def test_a_real_kit_passes_and_every_tampering_is_named(
     assert sorted(c["disposition"] for c in cases_rows).count("1.1") == 3
     header = files["responses.csv"].decode("utf-8-sig").splitlines()[0].split(",")
     assert "case_id" not in header and "interview_id" not in header and "q1" in header
+
+    # responses.csv is the machine form `cati score` reads: it gives the sealed scores
+    (tmp_path / "responses.csv").write_bytes(files["responses.csv"])
+    code, out, err = run(["score", str(tmp_path / "responses.csv")], {})
+    assert code == 0, err
+    assert json.loads(out) == json.loads(files["results.json"])["scores"]
 
     # --- the real kit passes ---------------------------------------------------------------------
     code, out, err = verify(kit)
@@ -264,6 +316,25 @@ def test_a_real_kit_passes_and_every_tampering_is_named(
             "no manifest update",
             rewrite(r.content, "results.json", lambda b: b.replace(b'"RR1"', b'"RR2"', 1), manifest=False),
             "results.json: SHA-256",
+        ),
+        (
+            "position picked",
+            rewrite(r.content, "cases.csv", _csv_edit(_pick_position)),
+            "cases.csv line 5: district east: sample position 3 expected, found 9",
+        ),
+        (
+            "results re-sealed",
+            rewrite(r.content, "results.json", _reseal),
+            "records the results digest at close as",
+        ),
+        ("bad signoff", rewrite(r.content, "signoffs.json", _bad_signoff), "signoffs.json item 1 (公证处)"),
+        ("checkpoint edited", rewrite(r.content, "audit/checkpoints.json", _edit_checkpoint), "signature"),
+        (
+            "entry edited",
+            rewrite(
+                r.content, "audit/log.jsonl", lambda b: b.replace(b'"actor":"test"', b'"actor":"tset"', 1)
+            ),
+            "content does not match its hash",
         ),
     ]
     for what, data, expected in cases_bad:
