@@ -577,7 +577,9 @@ def _public_raw(pem: bytes) -> bytes:
 
 def _check_audit(kit: _Kit, report: Report, results_digest: str) -> None:
     c, name = C_AUDIT, layout.AUDIT_LOG
-    entries: list[dict[str, Any]] = []
+    hashes: list[str] = []  # entry n's hash at index n - 1 (the entries themselves are not kept)
+    campaign_id = str(kit.plan.get("id"))
+    mine: list[dict[str, Any]] = []  # the campaign's own entries, for the anchors
     prev = GENESIS_HASH
     for number, raw in enumerate(kit.files[name].split(b"\n"), start=1):
         if not raw.strip():
@@ -591,7 +593,7 @@ def _check_audit(kit: _Kit, report: Report, results_digest: str) -> None:
             raise _fail(
                 c, f"{name} 第 {number} 行缺少 {missing[0]}", f"{name} line {number}: {missing[0]} missing"
             )
-        expected_seq = len(entries) + 1
+        expected_seq = len(hashes) + 1
         if entry["seq"] != expected_seq:
             raise _fail(
                 c,
@@ -620,7 +622,9 @@ def _check_audit(kit: _Kit, report: Report, results_digest: str) -> None:
                 f"{recomputed}, stored {entry['hash']}",
             )
         prev = entry["hash"]
-        entries.append(entry)
+        hashes.append(entry["hash"])
+        if entry["object_type"] == "campaign" and entry["object_id"] == campaign_id:
+            mine.append(entry)
     public_raw = _public_raw(kit.files[layout.PUBLIC_KEY])
     shown = kit.files[layout.FINGERPRINT].decode("ascii", "replace").strip()
     if shown != fingerprint(public_raw):
@@ -652,14 +656,14 @@ def _check_audit(kit: _Kit, report: Report, results_digest: str) -> None:
                 f"{layout.CHECKPOINTS} 第 {i} 个的签名无效",
                 f"{layout.CHECKPOINTS} #{i}: the signature does not verify",
             )
-        if cp.size > len(entries):
+        if cp.size > len(hashes):
             raise _fail(
                 c,
-                f"{name} 只有 {len(entries)} 条，而检查点 {i} 覆盖 {cp.size} 条：日志被截短",
-                f"{name} holds {len(entries)} entries but checkpoint #{i} covers {cp.size}: "
+                f"{name} 只有 {len(hashes)} 条，而检查点 {i} 覆盖 {cp.size} 条：日志被截短",
+                f"{name} holds {len(hashes)} entries but checkpoint #{i} covers {cp.size}: "
                 "the log was truncated",
             )
-        head = GENESIS_HASH if cp.size == 0 else entries[cp.size - 1]["hash"]
+        head = GENESIS_HASH if cp.size == 0 else hashes[cp.size - 1]
         if head != cp.head_hash:
             raise _fail(
                 c,
@@ -668,27 +672,25 @@ def _check_audit(kit: _Kit, report: Report, results_digest: str) -> None:
             )
         checkpoints.append(cp)
     final = max(checkpoints, key=lambda cp: cp.size)
-    if final.size != len(entries):
+    if final.size != len(hashes):
         raise _fail(
             c,
-            f"{name} 有 {len(entries)} 条，但最后的检查点只覆盖 {final.size} 条",
-            f"{name} holds {len(entries)} entries but the last checkpoint covers only {final.size}",
+            f"{name} 有 {len(hashes)} 条，但最后的检查点只覆盖 {final.size} 条",
+            f"{name} holds {len(hashes)} entries but the last checkpoint covers only {final.size}",
         )
-    _check_anchors(kit, entries, results_digest)
+    _check_anchors(kit, mine, results_digest)
     report.add(
         c,
-        f"{len(entries)} 条审计记录哈希链完整，{len(checkpoints)} 个检查点签名有效（密钥指纹 {shown}）；"
+        f"{len(hashes)} 条审计记录哈希链完整，{len(checkpoints)} 个检查点签名有效（密钥指纹 {shown}）；"
         "承诺、公布的种子与结果摘要均记入已签名的日志",
-        f"{len(entries)} audit entries chain intact, {len(checkpoints)} checkpoint signatures valid (key "
+        f"{len(hashes)} audit entries chain intact, {len(checkpoints)} checkpoint signatures valid (key "
         f"{shown}); the commitment, the revealed seed and the results digest are in the signed log",
     )
 
 
-def _check_anchors(kit: _Kit, entries: list[dict[str, Any]], results_digest: str) -> None:
+def _check_anchors(kit: _Kit, mine: list[dict[str, Any]], results_digest: str) -> None:
     """The published commitment, the revealed seed and the results digest are in the signed log."""
     c, name = C_AUDIT, layout.AUDIT_LOG
-    campaign_id = str(kit.plan.get("id"))
-    mine = [e for e in entries if e["object_type"] == "campaign" and e["object_id"] == campaign_id]
     details = [e["details"] if isinstance(e["details"], dict) else {} for e in mine]
     wanted = (
         (
