@@ -329,6 +329,22 @@ def test_a_real_kit_passes_and_every_tampering_is_named(
         ),
         ("bad signoff", rewrite(r.content, "signoffs.json", _bad_signoff), "signoffs.json item 1 (公证处)"),
         ("checkpoint edited", rewrite(r.content, "audit/checkpoints.json", _edit_checkpoint), "signature"),
+        ("results not an object", rewrite(r.content, "results.json", lambda b: b"[]"), "results.json"),
+        (
+            "plan malformed",
+            rewrite(r.content, "plan.json", lambda b: b'{"instrument": 5}'),
+            "instrument digest",
+        ),
+        (
+            "sample malformed",
+            rewrite(r.content, "sample.json", lambda b: b'{"seed": 1, "commitment": []}'),
+            "sample",
+        ),
+        (
+            "log line null",
+            rewrite(r.content, "audit/log.jsonl", lambda b: b"null\n" + b),
+            "audit/log.jsonl line 1",
+        ),
         (
             "entry edited",
             rewrite(

@@ -586,9 +586,13 @@ def _check_audit(kit: _Kit, report: Report, results_digest: str) -> None:
             continue
         try:
             entry = json.loads(raw.decode("utf-8"))
+            if not isinstance(entry, dict):
+                raise TypeError(type(entry).__name__)
             missing = [f for f in (*HASHED_FIELDS, "hash") if f not in entry]
         except (UnicodeError, json.JSONDecodeError, TypeError):
-            raise _fail(c, f"{name} 第 {number} 行不是 JSON", f"{name} line {number}: not JSON") from None
+            raise _fail(
+                c, f"{name} 第 {number} 行不是 JSON 对象", f"{name} line {number}: not a JSON object"
+            ) from None
         if missing:
             raise _fail(
                 c, f"{name} 第 {number} 行缺少 {missing[0]}", f"{name} line {number}: {missing[0]} missing"
@@ -728,11 +732,26 @@ def verify_bundle(path: Path) -> Report:
     """Run every check in order; raise NotABundle or the first Mismatch."""
     report = Report()
     kit = _check_manifest(_open(path), report)
-    _check_instrument(kit, report)
-    _check_sample(kit, report)
-    _check_dispositions(kit, report)
-    _check_scores(kit, report)
-    results_digest = _check_digest(kit, report)
-    _check_signoffs(kit, report, results_digest)
-    _check_audit(kit, report, results_digest)
+    results_digest = ""
+    steps = (
+        (C_INSTRUMENT, lambda: _check_instrument(kit, report)),
+        (C_SAMPLE, lambda: _check_sample(kit, report)),
+        (C_DISPOSITIONS, lambda: _check_dispositions(kit, report)),
+        (C_SCORES, lambda: _check_scores(kit, report)),
+        (C_DIGEST, lambda: _check_digest(kit, report)),
+        (C_SIGNOFFS, lambda: _check_signoffs(kit, report, results_digest)),
+        (C_AUDIT, lambda: _check_audit(kit, report, results_digest)),
+    )
+    for check, step in steps:
+        try:
+            found = step()
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+            # A file whose JSON has another shape than the format's: named, never a traceback.
+            raise _fail(
+                check,
+                f"包中文件的结构不符合 {layout.FORMAT}：{type(exc).__name__}: {exc}",
+                f"a file of the kit does not have the shape of {layout.FORMAT}: {type(exc).__name__}: {exc}",
+            ) from None
+        if check is C_DIGEST:
+            results_digest = str(found)
     return report
