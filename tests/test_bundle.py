@@ -121,6 +121,9 @@ def drive_to_close(client: TestClient, settings: Settings, engine: Engine, users
     headers = _console(client, "iv01")
     for rating in (2, 3, 1):
         _complete_one(client, headers, fw, uid, rating)
+        if rating == 3:  # mid-fieldwork, a witness saves a checkpoint and notes the key's fingerprint
+            code, out, err = run(["audit", "checkpoint", "-o", str(tmp / "witness.json")], env)
+            assert code == 0, (out, err)
     code, out, err = run(["campaign", "close", "kit-2026", "--reason", "期满"], env)
     assert code == 0, (out, err)
     return Closed(fw.campaign_id, env, factory)
@@ -293,6 +296,29 @@ def test_a_real_kit_passes_and_every_tampering_is_named(
     assert "全部核验通过" in out and "7 个个案" in out and "3 份问卷" in out, out
     code, out, err = verify(kit, "--lang", "en")
     assert code == 0 and "Every check passed" in out and "commitment" in out, out
+
+    # --- with the witness's own checkpoint and the fingerprint written down --------------------
+    fp = json.loads((tmp_path / "witness.json").read_text())["key_fingerprint"]
+    own = ["--checkpoint", str(tmp_path / "witness.json"), "--fingerprint", fp]
+    code, out, err = verify(kit, *own, "--lang", "en")
+    assert code == 0 and "the log extends the 1 checkpoint(s) the witness kept" in out, (out, err)
+    code, out, err = verify(kit, "--fingerprint", "0000:" + fp[5:])
+    assert code == 1 and "不是记下的" in out, out
+    # an insider rewrote the log after the witness's checkpoint: the service's key signed the fake
+    # checkpoints in the kit, but the witness's copy names the rewrite
+    from cati.checkpoints.keys import load_key
+    from cati.verify.checkpoint import Checkpoint
+
+    signer = load_key(settings.data_dir / "keys" / "audit-signing-key.pem")
+    kept = json.loads((tmp_path / "witness.json").read_text())
+    forged_head = "f" * 64
+    sig = signer.sign(f"cati-audit-checkpoint/1\n{kept['size']}\n{forged_head}\n{kept['at']}\n".encode())
+    forged = Checkpoint(kept["size"], forged_head, kept["at"], kept["public_key"], sig.hex())
+    (tmp_path / "other.json").write_text(forged.dumps())
+    code, out, err = verify(kit, "--checkpoint", str(tmp_path / "other.json"), "--lang", "en")
+    assert code == 1 and "other.json signed" in out and "the log was rewritten" in out, out
+    code, out, err = verify(kit, "--checkpoint", str(tmp_path / "nope.json"))
+    assert code == 2 and "nope.json" in err
 
     # --- each tampering fails, exit 1, naming its cause -------------------------------------------
     cases_bad: list[tuple[str, bytes, str]] = [

@@ -27,6 +27,9 @@ READERS = frozenset({Role.interviewer, Role.supervisor, Role.admin})
 AUDIT = frozenset({Role.witness, Role.assessor, Role.supervisor, Role.admin})
 
 #: (method, path) -> roles allowed, or PUBLIC. The single source of truth for this test.
+#: The verification kit (docs/verify.md): witnesses, the assessment office, admins.
+KIT = frozenset({Role.witness, Role.assessor, Role.admin})
+
 TABLE: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/openapi.json"): PUBLIC,
     ("GET", "/docs"): PUBLIC,
@@ -41,7 +44,7 @@ TABLE: dict[tuple[str, str], frozenset[Role] | str] = {
     ("POST", "/api/v1/campaigns/{campaign_id}/close"): ADMIN,
     ("GET", "/api/v1/campaigns/{campaign_id}/results"): RESULTS,
     ("GET", "/api/v1/campaigns/{campaign_id}/exports/responses.csv"): RESULTS,
-    ("GET", "/api/v1/campaigns/{campaign_id}/bundle.zip"): frozenset({Role.witness, Role.assessor, Role.admin}),
+    ("GET", "/api/v1/campaigns/{campaign_id}/bundle.zip"): KIT,
     ("GET", "/api/v1/dialer/status"): frozenset({Role.admin, Role.supervisor}),
     ("GET", "/api/v1/audit/key"): AUDIT,
     ("GET", "/api/v1/audit/checkpoints/latest"): AUDIT,

@@ -20,11 +20,28 @@ LANGS = ("zh-CN", "en")
 @click.command("verify")
 @click.argument("bundle", metavar="BUNDLE.zip", type=click.Path(path_type=Path))
 @click.option("--lang", type=click.Choice(LANGS), default="zh-CN", show_default=True, help="Report language.")
-def verify(bundle: Path, lang: str) -> None:
+@click.option(
+    "--checkpoint",
+    "checkpoints",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A checkpoint you saved during fieldwork (cati audit checkpoint): the kit's log must extend it.",
+)
+@click.option(
+    "--fingerprint", default=None, help="The key fingerprint you wrote down: the kit's key must have it."
+)
+def verify(bundle: Path, lang: str, checkpoints: tuple[Path, ...], fingerprint: str | None) -> None:
     """Check a campaign's verification kit (cati results bundle): sample, dispositions, scores,
     results digest, sign-offs, audit log and checkpoints."""
+    own: list[tuple[str, str]] = []
+    for path in checkpoints:
+        try:
+            own.append((path.name, path.read_text(encoding="utf-8")))
+        except (OSError, UnicodeError) as exc:
+            reason = getattr(exc, "strerror", None) or exc
+            raise CliError(f"{path}: {'cannot read' if lang == 'en' else '无法读取'}: {reason}") from None
     try:
-        report = verify_bundle(bundle)
+        report = verify_bundle(bundle, own_checkpoints=own, key_fingerprint=fingerprint)
     except NotABundle as exc:
         raise CliError(exc.text(lang)) from None
     except Mismatch as exc:

@@ -11,6 +11,7 @@ import hashlib
 import json
 import zipfile
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,8 @@ class _Kit:
     sample: dict[str, Any] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
     instrument: Instrument | None = None
+    hashes: list[str] = field(default_factory=list)
+    public_raw: bytes = b""
 
 
 def _check_manifest(members: dict[str, bytes], report: Report) -> _Kit:
@@ -576,6 +579,7 @@ def _public_raw(pem: bytes) -> bytes:
 
 
 def _check_audit(kit: _Kit, report: Report, results_digest: str) -> None:
+    """The chain, the bundled checkpoints and key, the anchors; keeps the hashes for step 9."""
     c, name = C_AUDIT, layout.AUDIT_LOG
     hashes: list[str] = []  # entry n's hash at index n - 1 (the entries themselves are not kept)
     campaign_id = str(kit.plan.get("id"))
@@ -690,6 +694,61 @@ def _check_audit(kit: _Kit, report: Report, results_digest: str) -> None:
         f"{len(hashes)} audit entries chain intact, {len(checkpoints)} checkpoint signatures valid (key "
         f"{shown}); the commitment, the revealed seed and the results digest are in the signed log",
     )
+    kit.hashes, kit.public_raw = hashes, public_raw
+
+
+C_WITNESS = Text("见证方保存的检查点与密钥指纹", "the witness's own checkpoints and key fingerprint")
+
+
+def _check_witness(
+    kit: _Kit, report: Report, own: Sequence[tuple[str, str]], expected_fp: str | None
+) -> None:
+    """Checkpoints a witness kept outside the service, and the fingerprint written down at the start:
+    the kit's log must extend each, and its key must be the one whose fingerprint was noted."""
+    c, name = C_WITNESS, layout.AUDIT_LOG
+    found_fp = fingerprint(kit.public_raw)
+    if expected_fp is not None and expected_fp.strip().lower() != found_fp:
+        raise _fail(
+            c,
+            f"包中公钥的指纹为 {found_fp}，不是记下的 {expected_fp.strip()}",
+            f"the kit's key has fingerprint {found_fp}, not the one written down ({expected_fp.strip()})",
+        )
+    for source, text in own:
+        try:
+            cp = parse(text)
+        except CheckpointFileError as exc:
+            raise _fail(c, f"{source}：{exc}", f"{source}: {exc}") from None
+        if not cp.signature_ok():
+            raise _fail(c, f"{source}：签名无效", f"{source}: the signature does not verify")
+        if bytes.fromhex(cp.public_key) != kit.public_raw:
+            raise _fail(
+                c,
+                f"{source} 由另一把密钥签名（指纹 {cp.key_fingerprint}），包中密钥的指纹为 {found_fp}",
+                f"{source} is signed by another key (fingerprint {cp.key_fingerprint}) than the kit's "
+                f"({found_fp})",
+            )
+        if cp.size > len(kit.hashes):
+            raise _fail(
+                c,
+                f"{source} 覆盖 {cp.size} 条，而 {name} 只有 {len(kit.hashes)} 条：日志被截短",
+                f"{source} covers {cp.size} entries but {name} holds {len(kit.hashes)}: the log was cut",
+            )
+        head = GENESIS_HASH if cp.size == 0 else kit.hashes[cp.size - 1]
+        if head != cp.head_hash:
+            raise _fail(
+                c,
+                f"{name} 第 {cp.size} 条的哈希 {head} 与 {source} 签名的 {cp.head_hash} 不同：日志被改写",
+                f"{name} entry {cp.size} has hash {head}, {source} signed {cp.head_hash}: "
+                "the log was rewritten",
+            )
+    parts_zh, parts_en = [], []
+    if expected_fp is not None:
+        parts_zh.append("密钥指纹与记下的一致")
+        parts_en.append("the key's fingerprint is the one written down")
+    if own:
+        parts_zh.append(f"日志延续见证方保存的 {len(own)} 个检查点")
+        parts_en.append(f"the log extends the {len(own)} checkpoint(s) the witness kept")
+    report.add(c, "；".join(parts_zh), "; ".join(parts_en))
 
 
 def _check_anchors(kit: _Kit, mine: list[dict[str, Any]], results_digest: str) -> None:
@@ -728,12 +787,18 @@ def _check_anchors(kit: _Kit, mine: list[dict[str, Any]], results_digest: str) -
             )
 
 
-def verify_bundle(path: Path) -> Report:
-    """Run every check in order; raise NotABundle or the first Mismatch."""
+def verify_bundle(
+    path: Path, *, own_checkpoints: Sequence[tuple[str, str]] = (), key_fingerprint: str | None = None
+) -> Report:
+    """Run every check in order; raise NotABundle or the first Mismatch.
+
+    ``own_checkpoints``: (name, JSON text) of checkpoints a witness saved; ``key_fingerprint``: the
+    one written down at the start of fieldwork. Both are checked last, when given.
+    """
     report = Report()
     kit = _check_manifest(_open(path), report)
     results_digest = ""
-    steps = (
+    steps: list[tuple[Text, Callable[[], object]]] = [
         (C_INSTRUMENT, lambda: _check_instrument(kit, report)),
         (C_SAMPLE, lambda: _check_sample(kit, report)),
         (C_DISPOSITIONS, lambda: _check_dispositions(kit, report)),
@@ -741,7 +806,9 @@ def verify_bundle(path: Path) -> Report:
         (C_DIGEST, lambda: _check_digest(kit, report)),
         (C_SIGNOFFS, lambda: _check_signoffs(kit, report, results_digest)),
         (C_AUDIT, lambda: _check_audit(kit, report, results_digest)),
-    )
+    ]
+    if own_checkpoints or key_fingerprint is not None:
+        steps.append((C_WITNESS, lambda: _check_witness(kit, report, own_checkpoints, key_fingerprint)))
     for check, step in steps:
         try:
             found = step()
