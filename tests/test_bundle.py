@@ -216,6 +216,30 @@ def _edit_checkpoint(raw: bytes) -> bytes:
     return json.dumps(data).encode()
 
 
+def _log_edit(fn: Callable[[dict[str, Any]], dict[str, Any] | None]) -> Callable[[bytes], bytes]:
+    def change(raw: bytes) -> bytes:
+        out, done = [], False
+        for line in raw.splitlines():
+            entry = json.loads(line)
+            changed = None if done else fn(entry)
+            done = done or changed is not None
+            out.append(json.dumps(changed if changed is not None else entry, ensure_ascii=False).encode())
+        assert done
+        return b"\n".join(out) + b"\n"
+
+    return change
+
+
+_rehash_hidden = _log_edit(lambda e: {**e, "hash": "e" * 64} if e.get("redacted") else None)
+_hide_close = _log_edit(
+    lambda e: (
+        {k: e[k] for k in ("seq", "action", "prev_hash", "hash")} | {"redacted": True}
+        if e.get("action") == "campaign.closed"
+        else None
+    )
+)
+
+
 def _truncate(raw: bytes) -> bytes:
     lines = raw.splitlines(keepends=True)
     return b"".join(lines[:-2])
@@ -275,6 +299,13 @@ def test_a_real_kit_passes_and_every_tampering_is_named(
     for name, body in files.items():
         for phone in phones:
             assert phone.encode() not in body, (name, "holds a phone number")
+    # the interviews' audit entries (answers in clear, case ids) are in the kit as hashes only
+    log = [json.loads(line) for line in files["audit/log.jsonl"].splitlines()]
+    hidden = [e for e in log if e.get("redacted")]
+    assert hidden and all(set(e) == {"seq", "action", "redacted", "prev_hash", "hash"} for e in hidden)
+    assert {e["action"] for e in hidden} >= {"interview.started", "interview.answer"}
+    assert all(e.get("object_type") != "interview" for e in log if not e.get("redacted"))
+    assert b'"item_id"' not in files["audit/log.jsonl"]
     cases_rows = list(csv.DictReader(io.StringIO(files["cases.csv"].decode())))
     assert [(c["district_code"], c["sample_position"]) for c in cases_rows][:2] == [
         ("east", "0"),
@@ -370,6 +401,16 @@ def test_a_real_kit_passes_and_every_tampering_is_named(
             "log line null",
             rewrite(r.content, "audit/log.jsonl", lambda b: b"null\n" + b),
             "audit/log.jsonl line 1",
+        ),
+        (
+            "hidden entry's hash changed",
+            rewrite(r.content, "audit/log.jsonl", _rehash_hidden),
+            "previous hash",
+        ),
+        (
+            "close entry hidden",
+            rewrite(r.content, "audit/log.jsonl", _hide_close),
+            "has no entry with the results",
         ),
         (
             "entry edited",

@@ -46,6 +46,12 @@ HIDDEN_RESPONSE_COLUMNS = (
 )
 
 
+#: Audit entries the kit carries as hash only (docs/verify.md, "Decisions"): an interview's entries
+#: hold the respondent's closed answers in clear and its case id, which the revealed seed would turn
+#: into a phone number. Their hashes still chain every other entry to the signed checkpoints.
+REDACTED_OBJECT_TYPES = frozenset({"interview"})
+
+
 class NotClosed(Conflict):
     """The kit exists only for a closed campaign (its seed and final results are needed)."""
 
@@ -174,6 +180,16 @@ def _audit_lines(session: Session, size: int, batch: int = 2000) -> Iterator[byt
         if not rows:
             return
         for e in rows:
+            if e.object_type in REDACTED_OBJECT_TYPES:
+                entry: dict[str, Any] = {
+                    "seq": e.seq,
+                    "action": e.action,
+                    "redacted": True,
+                    "prev_hash": e.prev_hash,
+                    "hash": e.hash,
+                }
+                yield json.dumps(entry, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+                continue
             entry = {
                 "seq": e.seq,
                 "at": format_at(e.at),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import zipfile
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -25,6 +26,8 @@ from cati.verify.sealed import digest
 from dialer import rdd
 from questionnaire.loader import InstrumentError, parse_instrument
 from questionnaire.model import Instrument
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 #: A kit larger than this (uncompressed) is refused rather than read into memory.
 MAX_BYTES = 4 << 30
@@ -349,8 +352,6 @@ def _first_difference(expected: Any, found: Any, path: str = "") -> str | None:
 
 def _at(value: Any, path: str) -> Any:
     """The value at a ``.key[i]`` path made by :func:`_first_difference` (None if absent)."""
-    import re
-
     for key, index in re.findall(r"\.([^.\[]+)|\[(\d+)\]", path):
         try:
             value = value[int(index)] if index else value[key]
@@ -584,6 +585,7 @@ def _check_audit(kit: _Kit, report: Report, results_digest: str) -> None:
     hashes: list[str] = []  # entry n's hash at index n - 1 (the entries themselves are not kept)
     campaign_id = str(kit.plan.get("id"))
     mine: list[dict[str, Any]] = []  # the campaign's own entries, for the anchors
+    sealed_count = 0
     prev = GENESIS_HASH
     for number, raw in enumerate(kit.files[name].split(b"\n"), start=1):
         if not raw.strip():
@@ -592,7 +594,9 @@ def _check_audit(kit: _Kit, report: Report, results_digest: str) -> None:
             entry = json.loads(raw.decode("utf-8"))
             if not isinstance(entry, dict):
                 raise TypeError(type(entry).__name__)
-            missing = [f for f in (*HASHED_FIELDS, "hash") if f not in entry]
+            redacted = entry.get("redacted") is True
+            needed = ("seq", "prev_hash", "hash") if redacted else (*HASHED_FIELDS, "hash")
+            missing = [f for f in needed if f not in entry]
         except (UnicodeError, json.JSONDecodeError, TypeError):
             raise _fail(
                 c, f"{name} 第 {number} 行不是 JSON 对象", f"{name} line {number}: not a JSON object"
@@ -617,6 +621,19 @@ def _check_audit(kit: _Kit, report: Report, results_digest: str) -> None:
                 f"{name} line {number} (entry {expected_seq}): previous hash {prev} expected, found "
                 f"{entry['prev_hash']}",
             )
+        if redacted:
+            # Hash only (an interview's entry): its content is committed, not disclosed; the next
+            # entry's prev_hash and every hash after it up to the signed head still cover it.
+            if not isinstance(entry["hash"], str) or not _HEX64.fullmatch(entry["hash"]):
+                raise _fail(
+                    c,
+                    f"{name} 第 {number} 行：hash 不是 64 位十六进制",
+                    f"{name} line {number}: hash is not 64 hex digits",
+                )
+            sealed_count += 1
+            prev = entry["hash"]
+            hashes.append(entry["hash"])
+            continue
         try:
             recomputed = hash_fields(entry)
         except (TypeError, ValueError, AttributeError):
@@ -689,10 +706,12 @@ def _check_audit(kit: _Kit, report: Report, results_digest: str) -> None:
     _check_anchors(kit, mine, results_digest)
     report.add(
         c,
-        f"{len(hashes)} 条审计记录哈希链完整，{len(checkpoints)} 个检查点签名有效（密钥指纹 {shown}）；"
+        f"{len(hashes)} 条审计记录哈希链完整（其中 {sealed_count} 条访问记录只含哈希，不公开答案），"
+        f"{len(checkpoints)} 个检查点签名有效（密钥指纹 {shown}）；"
         "承诺、公布的种子与结果摘要均记入已签名的日志",
-        f"{len(hashes)} audit entries chain intact, {len(checkpoints)} checkpoint signatures valid (key "
-        f"{shown}); the commitment, the revealed seed and the results digest are in the signed log",
+        f"{len(hashes)} audit entries chain intact ({sealed_count} interview entries as hash only, answers "
+        f"not disclosed), {len(checkpoints)} checkpoint signatures valid (key {shown}); the commitment, the "
+        "revealed seed and the results digest are in the signed log",
     )
     kit.hashes, kit.public_raw = hashes, public_raw
 
