@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -327,6 +328,19 @@ def test_a_real_kit_passes_and_every_tampering_is_named(
     assert "全部核验通过" in out and "7 个个案" in out and "3 份问卷" in out, out
     code, out, err = verify(kit, "--lang", "en")
     assert code == 0 and "Every check passed" in out and "commitment" in out, out
+    # a witness's computer: the installed project only, no settings, no database, nothing written
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CATI_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "cati.cli", "verify", str(kit)],
+        cwd=clean,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0 and "全部核验通过" in done.stdout, (done.stdout, done.stderr)
+    assert list(clean.iterdir()) == []
 
     # --- with the witness's own checkpoint and the fingerprint written down --------------------
     fp = json.loads((tmp_path / "witness.json").read_text())["key_fingerprint"]
