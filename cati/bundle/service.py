@@ -22,6 +22,8 @@ import zipfile
 from collections.abc import Iterator
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -208,9 +210,6 @@ def _audit_lines(session: Session, size: int, batch: int = 2000) -> Iterator[byt
 
 
 def _public_pem(public_hex: str) -> bytes:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
     key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_hex))
     return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 

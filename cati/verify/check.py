@@ -17,7 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cati.results.report import CellError, rates_report, score_responses
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from cati.results.report import CellError, rates_report, response_columns, score_responses
 from cati.results.table import Table, TableError, parse_table
 from cati.verify import layout
 from cati.verify.chain import GENESIS_HASH, HASHED_FIELDS, hash_fields
@@ -482,7 +485,6 @@ def _check_dispositions(kit: _Kit, report: Report) -> None:
 def _check_scores(kit: _Kit, report: Report) -> None:
     c = C_SCORES
     assert kit.instrument is not None
-    from cati.results.report import response_columns
 
     try:
         table = parse_table(
@@ -563,9 +565,6 @@ def _check_signoffs(kit: _Kit, report: Report, results_digest: str) -> None:
 
 
 def _public_raw(pem: bytes) -> bytes:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
     try:
         key = serialization.load_pem_public_key(pem)
     except (ValueError, TypeError, UnicodeError):
