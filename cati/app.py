@@ -202,6 +202,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _routers() -> list[APIRouter]:
     """Every feature's router; a new feature adds its router here."""
+    from cati.announcement.endpoints import page_router as announcement_page_router
+    from cati.announcement.endpoints import router as announcement_router
     from cati.auth.endpoints import router as auth_router
     from cati.bundle.endpoints import router as bundle_router
     from cati.campaigns.endpoints import router as campaigns_router
@@ -217,6 +219,8 @@ def _routers() -> list[APIRouter]:
         campaigns_router,
         results_router,
         bundle_router,
+        announcement_router,
+        announcement_page_router,
         audit_router,
         console_router,
         console_page_router,

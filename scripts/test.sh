@@ -14,6 +14,16 @@ if ! command -v chromium >/dev/null 2>&1 || [ ! -d /usr/share/fonts/opentype/not
   fi
 fi
 
+# The announcement PDF (WeasyPrint) needs pango and a CJK font (fonts-noto-cjk, installed above).
+if ! ldconfig -p 2>/dev/null | grep -q 'libpangoft2-1.0.so.0'; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk >/dev/null
+  else
+    echo "note: pango not installed and not root; the announcement PDF tests will fail" >&2
+  fi
+fi
+
 # PostgreSQL at 127.0.0.1:5432 (trust auth, database test): start it if it is down.
 if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
   if command -v pg_ctlcluster >/dev/null 2>&1; then

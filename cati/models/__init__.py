@@ -15,6 +15,7 @@ from cati.models.cases import Attempt, Case, CaseStatus
 from cati.models.closures import CampaignClosure
 from cati.models.interviews import AnswerEvent, Interview
 from cati.models.seats import InterviewerSeat, SeatStatus
+from cati.models.signoffs import Signoff
 from cati.models.users import ApiToken, LoginThrottle, Role, User, WebSession
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "QuotaCell",
     "Role",
     "SeatStatus",
+    "Signoff",
     "Stratum",
     "User",
     "WebSession",
