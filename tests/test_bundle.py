@@ -202,13 +202,29 @@ def _reseal(raw: bytes) -> bytes:
     data = json.loads(raw)
     data["scores_note"] = "edited"
     data["sealed"]["sha256"] = digest({k: v for k, v in data.items() if k != "sealed"})
+    RESEALED.append(data["sealed"]["sha256"])
     return json.dumps(data).encode()
 
 
+RESEALED: list[str] = []
+
+
+def _resign(raw: bytes) -> bytes:
+    """The forger also puts the re-sealed digest under the witnesses' names."""
+    items = json.loads(raw)
+    for item in items:
+        item["results_sha256"] = RESEALED[-1]
+    return json.dumps(items).encode()
+
+
 def _bad_signoff(raw: bytes) -> bytes:
-    return json.dumps(
-        [{"party": "公证处", "name": "张三", "signed_at": "2026-12-05T18:00:00Z", "digest": "0" * 64}]
-    ).encode()
+    items = json.loads(raw)
+    items[1]["results_sha256"] = "0" * 64
+    return json.dumps(items).encode()
+
+
+def _drop_signoff(raw: bytes) -> bytes:
+    return json.dumps(json.loads(raw)[1:]).encode()
 
 
 def _edit_checkpoint(raw: bytes) -> bytes:
@@ -260,6 +276,20 @@ def test_a_real_kit_passes_and_every_tampering_is_named(
     users.create("office", Role.assessor)
     users.create("sup", Role.supervisor)
     url = f"/api/v1/campaigns/{closed.campaign_id}/bundle.zip"
+
+    # --- two witnesses sign; a checkpoint after the first brings its entry into the signed log --
+    users.create("inspector", Role.witness)
+    sealed = client.get(f"/api/v1/campaigns/{closed.campaign_id}/results", headers=users.bearer("office"))
+    digest = sealed.json()["sealed"]["sha256"]
+    for who, party in (("notary", "notary"), ("inspector", "discipline")):
+        signed = client.post(
+            f"/api/v1/campaigns/{closed.campaign_id}/signoffs",
+            json={"party": party, "password": "correct horse", "digest": digest},
+            headers=users.bearer(who),
+        )
+        assert signed.status_code == 201, signed.text
+        if who == "notary":
+            assert run(["audit", "checkpoint"], closed.env)[0] == 0
 
     # --- the doors: roles, then the same bytes over HTTP and from the CLI ----------------------
     assert client.get(url, headers=users.bearer("sup")).status_code == 403
@@ -326,6 +356,8 @@ def test_a_real_kit_passes_and_every_tampering_is_named(
     code, out, err = verify(kit)
     assert code == 0, (out, err)
     assert "全部核验通过" in out and "7 个个案" in out and "3 份问卷" in out, out
+    assert "2 个签字，签署的摘要均为结果摘要" in out and "2 个签字中 1 个也已记入" in out, out
+    assert [s["party"] for s in json.loads(files["signoffs.json"])] == ["notary", "discipline"]
     code, out, err = verify(kit, "--lang", "en")
     assert code == 0 and "Every check passed" in out and "commitment" in out, out
     # a witness's computer: the installed project only, no settings, no database, nothing written
@@ -395,10 +427,15 @@ def test_a_real_kit_passes_and_every_tampering_is_named(
         ),
         (
             "results re-sealed",
-            rewrite(r.content, "results.json", _reseal),
+            rewrite(rewrite(r.content, "results.json", _reseal), "signoffs.json", _resign),
             "records the results digest at close as",
         ),
-        ("bad signoff", rewrite(r.content, "signoffs.json", _bad_signoff), "signoffs.json item 1 (公证处)"),
+        (
+            "bad signoff",
+            rewrite(r.content, "signoffs.json", _bad_signoff),
+            "signoffs.json item 2 (discipline) signed digest 0000",
+        ),
+        ("signoff dropped", rewrite(r.content, "signoffs.json", _drop_signoff), "missing from signoffs.json"),
         ("checkpoint edited", rewrite(r.content, "audit/checkpoints.json", _edit_checkpoint), "signature"),
         ("results not an object", rewrite(r.content, "results.json", lambda b: b"[]"), "results.json"),
         (

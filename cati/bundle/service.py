@@ -3,7 +3,7 @@
 What goes in and why is docs/verify.md. The builder only reads; it returns the zip's bytes, and
 each door (``GET /api/v1/campaigns/{id}/bundle.zip``, ``cati results bundle``) hands them out.
 The zip is reproducible: members in a fixed order, each dated at the close, so two witnesses
-downloading it at different times get the same bytes.
+downloading it get the same bytes unless a signature or a checkpoint came in between.
 
 Privacy: no phone number is written. ``cases.csv`` names a case by its district and its position
 in the ordered sample only; ``responses.csv`` drops the interview and case ids, the interviewer
@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cati.announcement import service as announcement
 from cati.campaigns.service import get_campaign, to_read
 from cati.checkpoints.service import from_row
 from cati.errors import Conflict
@@ -87,14 +88,19 @@ def _status_entries(session: Session, campaign_id: int) -> dict[str, AuditEntry]
 
 
 def final_checkpoint(session: Session, campaign_id: int) -> AuditCheckpoint:
-    """The first stored checkpoint covering the campaign's close (the one written with it)."""
+    """The latest stored checkpoint; it must cover the campaign's close.
+
+    The latest, not the close's own: sign-offs come after the close, and a checkpoint written
+    after them (``cati audit checkpoint``, or the periodic one while another campaign is in
+    fieldwork) brings their audit entries into the signed part of the kit.
+    """
     closed = _status_entries(session, campaign_id).get(CampaignStatus.closed.value)
     if closed is None:
         raise NotClosed("审计日志中没有该活动的结束记录 / the audit log has no close of this campaign")
     row = session.execute(
         select(AuditCheckpoint)
         .where(AuditCheckpoint.size >= closed.seq)
-        .order_by(AuditCheckpoint.id)
+        .order_by(AuditCheckpoint.size.desc(), AuditCheckpoint.id.desc())
         .limit(1)
     ).scalar_one_or_none()
     if row is None:
@@ -106,12 +112,8 @@ def final_checkpoint(session: Session, campaign_id: int) -> AuditCheckpoint:
 
 
 def signoffs(session: Session, campaign_id: int) -> list[dict[str, Any]]:
-    """The witnesses' signatures (party, name, time, digest signed).
-
-    Empty until the ``signoffs`` table of the announcement (migration ``0011_signoffs``) is merged:
-    the kit's format already carries the list, and ``cati verify`` checks every digest in it.
-    """
-    return []
+    """The witnesses' signatures as the announcement lists them (party, name, time, digest signed)."""
+    return announcement.signoffs(session, campaign_id)
 
 
 def _cases_csv(session: Session, campaign_id: int) -> tuple[bytes, dict[int, list[str]]]:

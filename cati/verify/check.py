@@ -155,6 +155,9 @@ class _Kit:
     instrument: Instrument | None = None
     hashes: list[str] = field(default_factory=list)
     public_raw: bytes = b""
+    signoffs: list[Any] = field(default_factory=list)
+    #: Sign-offs of signoffs.json that the signed log records too (set by the audit step).
+    anchored_signoffs: int = 0
 
 
 def _check_manifest(members: dict[str, bytes], report: Report) -> _Kit:
@@ -548,7 +551,7 @@ def _check_signoffs(kit: _Kit, report: Report, results_digest: str) -> None:
     if not isinstance(items, list):
         raise _fail(c, f"{layout.SIGNOFFS} 不是列表", f"{layout.SIGNOFFS} is not a list")
     for i, item in enumerate(items):
-        signed = _get(c, layout.SIGNOFFS, items, i, "digest")
+        signed = _get(c, layout.SIGNOFFS, items, i, "results_sha256")
         if signed != results_digest:
             who = item.get("party", "?") if isinstance(item, dict) else "?"
             raise _fail(
@@ -557,6 +560,7 @@ def _check_signoffs(kit: _Kit, report: Report, results_digest: str) -> None:
                 f"{layout.SIGNOFFS} item {i + 1} ({who}) signed digest {signed}, not the results digest "
                 f"{results_digest}",
             )
+    kit.signoffs = items
     report.add(
         c,
         f"{len(items)} 个签字，签署的摘要均为结果摘要",
@@ -707,10 +711,12 @@ def _check_audit(kit: _Kit, report: Report, results_digest: str) -> None:
         c,
         f"{len(hashes)} 条审计记录哈希链完整（其中 {sealed_count} 条访问记录只含哈希，不公开答案），"
         f"{len(checkpoints)} 个检查点签名有效（密钥指纹 {shown}）；"
-        "承诺、公布的种子与结果摘要均记入已签名的日志",
+        "承诺、公布的种子与结果摘要均记入已签名的日志；"
+        f"{len(kit.signoffs)} 个签字中 {kit.anchored_signoffs} 个也已记入",
         f"{len(hashes)} audit entries chain intact ({sealed_count} interview entries as hash only, answers "
         f"not disclosed), {len(checkpoints)} checkpoint signatures valid (key {shown}); the commitment, the "
-        "revealed seed and the results digest are in the signed log",
+        "revealed seed and the results digest are in the signed log; "
+        f"{kit.anchored_signoffs} of {len(kit.signoffs)} sign-offs too",
     )
     kit.hashes, kit.public_raw = hashes, public_raw
 
@@ -803,6 +809,24 @@ def _check_anchors(kit: _Kit, mine: list[dict[str, Any]], results_digest: str) -
                 f"{name} 记载的{what.zh}为 {logged[-1]}，包中为 {value}",
                 f"{name} records {what.en} as {logged[-1]}, the kit has {value}",
             )
+    # Sign-offs: each one the signed log records must be in signoffs.json (none dropped); those
+    # given after the last checkpoint are not in the log yet and rest on the digest check alone.
+    def ident(d: dict[str, Any]) -> tuple[str, str, str]:
+        return (str(d.get("party")), str(d.get("name")), str(d.get("results_sha256")))
+
+    listed = {ident(item) for item in kit.signoffs if isinstance(item, dict)}
+    for e, d in zip(mine, details, strict=True):
+        if e["action"] == "results.signed" and ident(d) not in listed:
+            raise _fail(
+                c,
+                f"{name} 第 {e['seq']} 条记载了 {d.get('party')}（{d.get('name')}）的签字，"
+                f"{layout.SIGNOFFS} 中没有",
+                f"{name} entry {e['seq']} records the sign-off of {d.get('party')} ({d.get('name')}), "
+                f"missing from {layout.SIGNOFFS}",
+            )
+    signed = [d for e, d in zip(mine, details, strict=True) if e["action"] == "results.signed"]
+    logged_signoffs = {ident(d) for d in signed}
+    kit.anchored_signoffs = len(listed & logged_signoffs)
 
 
 def verify_bundle(
