@@ -210,6 +210,7 @@ def _routers() -> list[APIRouter]:
     from cati.announcement.endpoints import page_router as announcement_page_router
     from cati.announcement.endpoints import router as announcement_router
     from cati.auth.endpoints import router as auth_router
+    from cati.bundle.endpoints import router as bundle_router
     from cati.campaigns.endpoints import router as campaigns_router
     from cati.checkpoints.endpoints import router as audit_router
     from cati.console.endpoints import page_router as console_page_router
@@ -228,6 +229,7 @@ def _routers() -> list[APIRouter]:
         campaigns_router,
         results_router,
         results_page_router,
+        bundle_router,
         announcement_router,
         announcement_page_router,
         audit_router,

@@ -27,39 +27,17 @@ from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 from cati import ledger
 from cati.models import AnswerEvent, Attempt, AuditEntry, AuditHead, Interview, utcnow
+from cati.verify import chain
 
-GENESIS_HASH = "0" * 64
+GENESIS_HASH = chain.GENESIS_HASH
 SYSTEM_ACTOR = "system"
 
 
-def _canonical(
-    seq: int,
-    at: dt.datetime,
-    actor: str,
-    action: str,
-    object_type: str,
-    object_id: str,
-    details: dict[str, Any],
-    prev_hash: str,
-) -> bytes:
-    body = {
-        "seq": seq,
-        "at": at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "actor": actor,
-        "action": action,
-        "object_type": object_type,
-        "object_id": object_id,
-        "details": details,
-        "prev_hash": prev_hash,
-    }
-    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
 def entry_hash(entry: AuditEntry) -> str:
-    """The hash an entry must carry, recomputed from its fields."""
-    data = _canonical(
+    """The hash an entry must carry, recomputed from its fields (``cati.verify.chain``)."""
+    data = chain.canonical(
         entry.seq,
-        entry.at,
+        chain.format_at(entry.at),
         entry.actor,
         entry.action,
         entry.object_type,
@@ -177,13 +155,13 @@ def _append_pg(session: Session, entry: AuditEntry) -> None:
     """One statement: lock and move the head, hash in the database, insert the entry.
 
     The head is then held only for this statement's own work and the commit. The entry's
-    canonical form (``_canonical``) ends with ``"prev_hash":"<hash>","seq":<n>}`` (sorted keys),
-    so Python sends what comes before and PostgreSQL's ``sha256`` hashes the same bytes
-    ``entry_hash`` would; ``verify_chain`` recomputes every hash in Python all the same.
+    canonical form (``cati.verify.chain.canonical``) ends with ``"prev_hash":"<hash>","seq":<n>}``
+    (sorted keys), so Python sends what comes before and PostgreSQL's ``sha256`` hashes the same
+    bytes ``entry_hash`` would; ``verify_chain`` recomputes every hash in Python all the same.
     """
     head_t, log_t = _tables()
     body = {
-        "at": entry.at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "at": chain.format_at(entry.at),
         "actor": entry.actor,
         "action": entry.action,
         "object_type": entry.object_type,

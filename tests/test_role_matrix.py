@@ -29,6 +29,9 @@ SUPERVISE = frozenset({Role.supervisor, Role.admin})
 CELL = "/api/v1/campaigns/{campaign_id}/controls/quota-cells/{district_code}/{stratum}"
 
 #: (method, path) -> roles allowed, or PUBLIC. The single source of truth for this test.
+#: The verification kit (docs/verify.md): witnesses, the assessment office, admins.
+KIT = frozenset({Role.witness, Role.assessor, Role.admin})
+
 TABLE: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/openapi.json"): PUBLIC,
     ("GET", "/docs"): PUBLIC,
@@ -50,6 +53,7 @@ TABLE: dict[tuple[str, str], frozenset[Role] | str] = {
     ("GET", "/api/v1/campaigns/{campaign_id}/exports/scores.xlsx"): RESULTS,
     ("GET", "/api/v1/campaigns/{campaign_id}/exports/final-scores.json"): RESULTS,
     ("GET", "/campaigns/{campaign_id}/results"): RESULTS,
+    ("GET", "/api/v1/campaigns/{campaign_id}/bundle.zip"): KIT,
     ("GET", "/api/v1/campaigns/{campaign_id}/announcement"): AUDIT,
     ("GET", "/api/v1/campaigns/{campaign_id}/announcement.pdf"): AUDIT,
     ("GET", "/api/v1/campaigns/{campaign_id}/signoffs"): AUDIT,

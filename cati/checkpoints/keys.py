@@ -9,19 +9,29 @@ half-written and two processes starting together end up with the same key.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cati.errors import AppError
 from cati.settings import Settings
+from cati.verify.checkpoint import fingerprint, verify_signature
+
+__all__ = [
+    "KeyFileError",
+    "Signer",
+    "SignerSource",
+    "fingerprint",
+    "key_path",
+    "load_key",
+    "load_or_create",
+    "verify_signature",
+]
 
 KEY_DIR = "keys"
 KEY_NAME = "audit-signing-key.pem"
@@ -31,21 +41,6 @@ class KeyFileError(AppError):
     """The signing key file cannot be used; the message names the file and why."""
 
     status_code = 503
-
-
-def fingerprint(public_raw: bytes) -> str:
-    """SHA-256 of the raw 32-byte public key, hex in groups of four, as witnesses read it aloud."""
-    digest = hashlib.sha256(public_raw).hexdigest()
-    return ":".join(digest[i : i + 4] for i in range(0, len(digest), 4))
-
-
-def verify_signature(public_raw: bytes, signature: bytes, data: bytes) -> bool:
-    """Whether ``signature`` is an Ed25519 signature of ``data`` by ``public_raw``."""
-    try:
-        Ed25519PublicKey.from_public_bytes(public_raw).verify(signature, data)
-    except (InvalidSignature, ValueError):
-        return False
-    return True
 
 
 @dataclass(frozen=True)

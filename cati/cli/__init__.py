@@ -29,6 +29,7 @@ _GROUPS: list[tuple[str, str]] = [
     ("cati.cli.results", "results"),
     ("cati.cli.rdd", "rdd_group"),
     ("cati.cli.simpbx", "simpbx"),
+    ("cati.cli.verify", "verify"),
 ]
 
 

@@ -7,7 +7,9 @@ a shell on the server (``--data-dir`` / ``CATI_DATA_DIR`` reach a running demo's
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import click
@@ -87,3 +89,58 @@ def results_export(
         raise CliError(f"无法写入 {output} / {output}: cannot write: {exc.strerror or exc}") from None
     rows = len(export.rows)
     click.echo(f"已写入 {rows} 行到 {output} / {rows} rows written to {output}", err=True)
+
+
+@results.command("bundle")
+@click.argument("campaign")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The zip to write."
+)
+@click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("--lang", type=click.Choice(("zh-CN", "en")), default="zh-CN", show_default=True)
+@data_dir_option
+def results_bundle(campaign: str, output: Path, force: bool, lang: str, data_dir: Path | None) -> None:
+    """Write the verification kit of closed CAMPAIGN (id or code) to OUTPUT; check it with ``cati verify``."""
+    from cati.bundle.service import build_bundle
+
+    en = lang == "en"
+    if output.exists() and not force:
+        raise CliError(
+            f"{output} already exists: pass --force to replace it"
+            if en
+            else f"{output} 已存在；用 --force 覆盖"
+        )
+    settings = load_settings(data_dir)
+    try:
+        with cli_session(settings) as session:
+            data = build_bundle(session, _campaign(session, campaign).id)
+    except AppError as exc:
+        raise CliError(str(exc.detail)) from None
+    _write_atomically(output, data, en)
+    click.echo(
+        f"verification kit written to {output} ({len(data)} bytes); check it with: cati verify {output}"
+        if en
+        else f"核验包已写入 {output}（{len(data)} 字节）；核验：cati verify {output}",
+        err=True,
+    )
+
+
+def _write_atomically(output: Path, data: bytes, en: bool) -> None:
+    """A temporary file in the same directory, fsynced, then renamed: never a half-written kit."""
+    directory = output.parent if str(output.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise CliError(f"{output}: {'cannot write' if en else '无法写入'}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, output)
+    except OSError as exc:
+        raise CliError(f"{output}: {'cannot write' if en else '无法写入'}: {exc.strerror or exc}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -8,11 +8,8 @@ printed on stdout unless the whole file was good.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,113 +19,22 @@ import numpy as np
 from cati.cli.common import CliError
 from cati.results import labels
 from cati.results.report import CellError, rates_report, response_columns, score_responses
+from cati.results.table import Table, TableError, read_table
 from questionnaire.loader import InstrumentError, default_instrument, load_instrument
 from questionnaire.model import Instrument
 
 
-@dataclass
-class _Table:
-    """A CSV file read whole: the wanted columns as string arrays, and each row's first line."""
-
-    name: str
-    columns: dict[str, np.ndarray[Any, np.dtype[np.str_]]]
-    lines: list[int]
-
-    def fail(self, row: int, column: str, problem: str) -> CliError:
-        return CliError(f"{self.name}: line {self.lines[row]}, column {column}: {problem}")
-
-
-def _read_table(
+def _read(
     path: Path,
     wanted: Sequence[str],
     what: str,
     optional: Sequence[str] = (),
     aliases: Mapping[str, str] | None = None,
-) -> _Table:
-    """Read a UTF-8 (BOM allowed) CSV keeping the wanted columns (case-insensitive names), and the
-    optional ones when the header has them. ``aliases`` maps other header names (the Chinese
-    headers of the labelled export) to column names."""
-    name = path.name
+) -> Table:
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise CliError(f"找不到文件 {path} / {path}: no such file") from None
-    except IsADirectoryError:
-        raise CliError(f"{path} 是目录，不是 CSV 文件 / {path}: is a directory, not a CSV file") from None
-    except OSError as exc:
-        raise CliError(f"无法读取 {path} / {path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        hint = ""
-        try:
-            raw.decode("gb18030")
-            hint = (
-                " (it looks like GBK: in Excel choose Save As > 'CSV UTF-8'"
-                " / 看起来是 GBK 编码：请在 Excel 中“另存为”选“CSV UTF-8”)"
-            )
-        except UnicodeDecodeError:
-            pass
-        raise CliError(
-            f"{name} 第 {line} 行不是 UTF-8 文本 / {name}: line {line}: not UTF-8 text{hint}"
-        ) from None
-    if not text.strip():
-        raise CliError(
-            f"{name}: 文件是空的，应有表头 / the file is empty: expected a header line with "
-            f"{', '.join(wanted)}"
-        )
-
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    rows: list[list[str]] = []
-    lines: list[int] = []
-    header: list[str] | None = None
-    header_line = 1
-    previous_end = 0
-    try:
-        for record in reader:
-            start, previous_end = previous_end + 1, reader.line_num
-            if not any(cell.strip() for cell in record):
-                continue  # blank line
-            if header is None:
-                header = [cell.strip().lower() for cell in record]
-                header, header_line = [(aliases or {}).get(cell, cell) for cell in header], start
-                continue
-            rows.append(record)
-            lines.append(start)
-    except csv.Error as exc:
-        raise CliError(f"{name}: line {reader.line_num}: {exc}") from None
-    assert header is not None
-
-    index: dict[str, int] = {}
-    for position, column in enumerate(header):
-        if column in wanted or column in optional:
-            if column in index:
-                raise CliError(f"{name}: line {header_line}, column {column}: appears twice in the header")
-            index[column] = position
-    for column in wanted:
-        if column not in index:
-            zh = {code: header for header, code in (aliases or {}).items()}
-            alternative = (
-                f"; 或中文表头 / or the Chinese headers {', '.join(zh[c] for c in wanted if c in zh)}"
-            )
-            raise CliError(
-                f"{name}: line {header_line}, column {column}: missing in the header "
-                f"(a {what} needs columns {', '.join(wanted)}{alternative if zh else ''})"
-            )
-    needed = max(index.values()) + 1
-    for row, record in enumerate(rows):
-        if len(record) < needed:
-            column = next(c for c, p in index.items() if p >= len(record))
-            raise CliError(
-                f"{name}: line {lines[row]}, column {column}: missing "
-                f"(the row has {len(record)} fields, the header {len(header)})"
-            )
-    columns = {
-        column: np.asarray([record[position].strip() for record in rows], dtype=np.str_)
-        for column, position in index.items()
-    }
-    return _Table(name, columns, lines)
+        return read_table(path, wanted, what, optional, aliases)
+    except TableError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _instrument(path: Path | None) -> Instrument:
@@ -143,7 +49,7 @@ def score_file(path: Path, instrument: Instrument) -> dict[str, Any]:
     # ``rule`` and ``valid`` (responses.csv has them) are checked against the instrument's scoring
     # policy; a hand-made file without them is scored with that policy.
     # The default download (responses.csv) has Chinese headers and labels: map them back to codes.
-    table = _read_table(
+    table = _read(
         path,
         response_columns(instrument),
         "responses file",
@@ -157,16 +63,16 @@ def score_file(path: Path, instrument: Instrument) -> dict[str, Any]:
     try:
         return score_responses(instrument, table.columns)
     except CellError as exc:
-        raise table.fail(exc.row, exc.column, exc.problem) from None
+        raise CliError(str(table.fail(exc.row, exc.column, exc.problem))) from None
 
 
 def rates_file(path: Path, e: float | None) -> dict[str, Any]:
     """The ``cati rates`` result for a dispositions CSV (raises CliError on a bad file)."""
-    table = _read_table(path, ["code"], "dispositions file")
+    table = _read(path, ["code"], "dispositions file")
     try:
         return rates_report(table.columns["code"].tolist(), e)
     except CellError as exc:
-        raise table.fail(exc.row, exc.column, exc.problem) from None
+        raise CliError(str(table.fail(exc.row, exc.column, exc.problem))) from None
 
 
 def _emit(result: dict[str, Any]) -> None:

@@ -7,26 +7,18 @@ with ``sha256(canonical_json(results))`` over the served ``results`` without its
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from cati.models import CampaignClosure
+from cati.verify.sealed import canonical_json, digest
+
+__all__ = ["SEAL_KEY", "canonical_json", "digest", "sealed_results"]
 
 #: The key added to served results after close; it is not part of the digested JSON.
 SEAL_KEY = "sealed"
-
-
-def canonical_json(results: dict[str, Any]) -> bytes:
-    """The results as canonical JSON bytes (sorted keys, no spaces, UTF-8)."""
-    return json.dumps(results, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def digest(results: dict[str, Any]) -> str:
-    """SHA-256 (hex) of the canonical JSON."""
-    return hashlib.sha256(canonical_json(results)).hexdigest()
 
 
 def sealed_results(session: Session, campaign_id: int) -> dict[str, Any] | None:

@@ -1,0 +1,1 @@
+"""The verification kit of a closed campaign (docs/verify.md); checked by ``cati verify``."""
