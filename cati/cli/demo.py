@@ -29,7 +29,7 @@ from cati.demo.run import (
 )
 from cati.settings import Settings
 
-ROLE_HINTS = ("iv00", "supervisor", "assessor", "witness", "admin")
+ROLE_HINTS = ("iv00", "supervisor", "assessor", "witness", "jiwei", "kaohe", "admin")
 
 
 def _check_port(host: str, port: int, options: DemoOptions) -> None:

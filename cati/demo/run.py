@@ -165,7 +165,11 @@ def _accounts(options: DemoOptions) -> list[Account]:
         Account("admin", Role.admin, pw(), "管理员"),
         Account("supervisor", Role.supervisor, pw(), "督导"),
         Account("assessor", Role.assessor, pw(), "考核办"),
+        # One witness account per signing party (docs/announcement.md): the notary, the discipline
+        # inspection office and the assessment office each sign the announcement.
         Account("witness", Role.witness, pw(), "公证员"),
+        Account("jiwei", Role.witness, pw(), "纪委监察员"),
+        Account("kaohe", Role.witness, pw(), "考核办见证员"),
         Account("iv00", Role.interviewer, pw(), "访问员（您）", "1000"),
     ]
     for n in range(1, options.interviewers + 1):
