@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from support import Users
 from test_results import World, world  # noqa: F401  (the fixture: Zibo campaign with interviews)
 
 from cati.db import transaction
-from cati.models import AuditEntry, Campaign, CampaignClosure, LoginThrottle, Role, Signoff
+from cati.models import AuditCheckpoint, AuditEntry, Campaign, CampaignClosure, LoginThrottle, Role, Signoff
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 WITNESSES = {
@@ -185,6 +185,9 @@ def test_signoff(client: TestClient, users: Users, closed: tuple[World, str]) ->
             ("notary1", "notary", sha),
             ("jiwei1", "discipline", sha),
         ]
+        # each signature is anchored at once: a signed checkpoint covers its entry
+        newest = s.execute(select(func.max(AuditCheckpoint.size))).scalar_one()
+        assert newest is not None and newest >= max(e.seq for e in entries)
     assert _sign(client, users, cid, "quxian1", digest=sha, password="wrong").status_code == 401
     again = client.get(f"/api/v1/campaigns/{cid}/signoffs", headers=users.bearer("admin")).json()
     assert again == listed

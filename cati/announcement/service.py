@@ -21,6 +21,7 @@ from cati import audit
 from cati.announcement.parties import PARTIES
 from cati.campaigns.service import get_campaign, sampling_frames
 from cati.checkpoints.keys import fingerprint
+from cati.checkpoints.service import checkpoint_if_bound
 from cati.errors import Conflict, Invalid, NotFound
 from cati.models import (
     AuditCheckpoint,
@@ -280,6 +281,9 @@ def sign(
         details={"party": party, "name": row.signer_name, "results_sha256": row.results_sha256},
         at=row.signed_at,
     )
+    # Anchor each signature at once: a signed checkpoint covering it, committed with it, so the
+    # verification kit carries every signature inside the signed part of the log.
+    checkpoint_if_bound(session, reason=f"campaign {campaign_id} signed by {party}")
     return row
 
 
