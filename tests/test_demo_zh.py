@@ -83,3 +83,14 @@ def test_demo_help_and_a_port_in_use_in_a_real_process(tmp_path: Path) -> None:
         )
     assert proc.returncode == 2, proc.stderr
     assert f"无法监听 127.0.0.1:{port}" in proc.stderr and "请换一个 --port" in proc.stderr
+
+
+def test_the_last_line_names_outcomes_in_chinese() -> None:
+    from cati.cli.demo import _outcome
+
+    keys = ["answering_machine", "appointment", "break_off", "complete", "fax", "language", "partial",
+            "refusal", "screened_out", "no_screener"]  # fmt: skip
+    zh = [_outcome(DemoOptions(lang="zh-CN"), k) for k in keys]
+    assert all(not word.isascii() for word in zh), zh
+    assert _outcome(DemoOptions(lang="en"), "screened_out") == "screened out"
+    assert _outcome(DemoOptions(lang="zh-CN"), "something_new") == "something_new"

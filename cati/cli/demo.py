@@ -200,5 +200,13 @@ def demo(
     except KeyboardInterrupt:
         click.echo(options.t("stopped"))
         return
-    outcomes = ", ".join(f"{k} {v}" for k, v in sorted(stats.outcomes.items())) or options.t("none")
-    click.echo(options.t("stopped_stats", calls=stats.calls, outcomes=outcomes))
+    outcomes = ", ".join(f"{_outcome(options, k)} {v}" for k, v in sorted(stats.outcomes.items()))
+    click.echo(options.t("stopped_stats", calls=stats.calls, outcomes=outcomes or options.t("none")))
+
+
+def _outcome(options: DemoOptions, key: str) -> str:
+    """A simulated call's outcome in the demo's language (the key itself if it has no word yet)."""
+    try:
+        return options.t(f"outcome.{key}")
+    except KeyError:
+        return key

@@ -59,6 +59,16 @@ ZH: Final[dict[str, str]] = {
     "cli_demo.stopped": "已停止",
     "cli_demo.stopped_stats": "已停止。模拟通话 {calls} 次；结果：{outcomes}",
     "cli_demo.none": "无",
+    "cli_demo.outcome.answering_machine": "答录机",
+    "cli_demo.outcome.appointment": "预约",
+    "cli_demo.outcome.break_off": "中途中断",
+    "cli_demo.outcome.complete": "完成",
+    "cli_demo.outcome.fax": "传真",
+    "cli_demo.outcome.language": "语言障碍",
+    "cli_demo.outcome.partial": "部分完成",
+    "cli_demo.outcome.refusal": "拒访",
+    "cli_demo.outcome.screened_out": "甄别不合格",
+    "cli_demo.outcome.no_screener": "无人接受甄别",
 }
 
 EN: Final[dict[str, str]] = {
@@ -120,4 +130,14 @@ EN: Final[dict[str, str]] = {
     "cli_demo.stopped": "stopped",
     "cli_demo.stopped_stats": "stopped. simulated calls {calls}; outcomes: {outcomes}",
     "cli_demo.none": "none",
+    "cli_demo.outcome.answering_machine": "answering machine",
+    "cli_demo.outcome.appointment": "appointment",
+    "cli_demo.outcome.break_off": "break off",
+    "cli_demo.outcome.complete": "complete",
+    "cli_demo.outcome.fax": "fax",
+    "cli_demo.outcome.language": "language",
+    "cli_demo.outcome.partial": "partial",
+    "cli_demo.outcome.refusal": "refusal",
+    "cli_demo.outcome.screened_out": "screened out",
+    "cli_demo.outcome.no_screener": "no screener",
 }
