@@ -341,6 +341,9 @@ class AmiClient:
         login = manager.authenticated_future
         response = await self._wait(login, self._conn_lost, self.connect_timeout)
         if not response.success:
+            if "shutting down" in str(response.message or "").lower():
+                # a PBX in a graceful restart refuses every action, Login too: not our credentials
+                raise OSError(f"AMI login postponed: {response.message}")
             raise LoginRefusedError(f"AMI login refused for user {self._username!r}: {response.message}")
         self._generation += 1
         self.connects += 1
