@@ -147,6 +147,20 @@ class _Placed:
 
 
 @dataclasses.dataclass(frozen=True)
+class _Orphan:
+    """An open attempt of an earlier run of this node whose channel the PBX still has."""
+
+    attempt_id: int
+    channel_id: str
+    case_id: int
+    campaign_id: int
+    mode: Mode
+    interviewer_id: int | None
+    answered: bool
+    connected: bool
+
+
+@dataclasses.dataclass(frozen=True)
 class _CampaignView:
     id: int
     mode: Mode
@@ -847,6 +861,11 @@ class DialerService:
         self._reconcile_pending = False
         alive = {c.get("Uniqueid", "") for c in channels}
         alive |= {c.channel_id for c in self._calls.values()}  # the client reconciles those itself
+        # Calls placed by an earlier run of this node that the PBX still has: found again by their
+        # ChannelId and tracked, so they end with their real outcome instead of staying open.
+        orphans = await asyncio.to_thread(self._db_open_attempts, alive)
+        for found in orphans:
+            await self._adopt(found)
         result = await asyncio.to_thread(self._db_reconcile, alive)
         self.counters["reconciled_attempts"] += len(result.closed_attempts)
         self.last_reconcile = {
@@ -856,6 +875,55 @@ class DialerService:
             "with_interviewer": len(result.with_interviewer),
         }
         self.bus.publish("dialer", "dialer", self.status())
+
+    async def _adopt(self, found: _Orphan) -> None:
+        """Track a call of an earlier run again (the AMI client registers it by its ChannelId)."""
+        client = self.client
+        assert client is not None
+        prefix = "cati-"
+        if not (found.channel_id.startswith(prefix) and found.channel_id.endswith("-a")):
+            return  # not one of ours: reconciliation decides
+        key = found.channel_id[len(prefix) : -2]
+        if key in self._calls or client.tracker.is_open(key):
+            return
+        call = _Call(
+            key=key,
+            channel_id=found.channel_id,
+            attempt_id=found.attempt_id,
+            case_id=found.case_id,
+            campaign_id=found.campaign_id,
+            mode=found.mode,
+            seat_user_id=found.interviewer_id,
+            placed_at=self.clock.now().timestamp(),
+            answered=found.answered,
+            connected=found.connected,
+        )
+        if found.answered:
+            call.answered_at = self.clock.now()
+            call.answered_mono = time.monotonic()
+        self._calls[key] = call
+        self._by_attempt[call.attempt_id] = call
+        try:
+            updates, up = await client.adopt(key, answered=found.answered)
+        except AmiError as exc:
+            log.warning("dialer: attempt %s could not be adopted: %s", found.attempt_id, exc)
+            return
+        log.warning(
+            "dialer: 重启前的呼叫仍在进行，已重新跟踪 / attempt %s (ChannelId %s) is still alive on the PBX: "
+            "tracked again until it ends",
+            found.attempt_id,
+            found.channel_id,
+        )
+        if updates or call.ended:
+            return
+        if up and not call.answered:
+            # answered while nobody watched: far past the 2-second rule, nobody is waiting on it
+            call.answered = True
+            call.answered_at = self.clock.now()
+            call.answered_mono = time.monotonic()
+            await asyncio.to_thread(self._db_mark_answered, call)
+        if call.answered and not call.connected:
+            self._spawn(self._abandon(call, float(ABANDON_AFTER_SECONDS)))
 
     # -- database units (each runs in a worker thread, one transaction) --------------------------
     def _now(self) -> dt.datetime:
@@ -1086,6 +1154,34 @@ class DialerService:
             elif call.seat_user_id is not None:
                 user_id = call.seat_user_id
                 _guarded(s, lambda: console.release_seat(s, user_id, now=now, reason=outcome.value))
+
+    def _db_open_attempts(self, alive: set[str]) -> list[_Orphan]:
+        """This node's open attempts that the PBX still has a channel for and no one tracks."""
+        with transaction(self.factory) as s:
+            rows = s.execute(
+                select(Attempt).where(Attempt.ended_at.is_(None), Attempt.dialer_node == self.node)
+            ).scalars()
+            out: list[_Orphan] = []
+            for a in rows:
+                if a.channel_id not in alive or a.id in self._by_attempt:
+                    continue
+                try:
+                    mode = Mode(a.dialling_mode)
+                except ValueError:
+                    mode = Mode.PREDICTIVE
+                out.append(
+                    _Orphan(
+                        attempt_id=a.id,
+                        channel_id=a.channel_id,
+                        case_id=a.case_id,
+                        campaign_id=a.campaign_id,
+                        mode=mode,
+                        interviewer_id=a.interviewer_id,
+                        answered=a.answered_at is not None,
+                        connected=a.connected_at is not None,
+                    )
+                )
+            return out
 
     def _db_reconcile(self, alive: set[str]) -> cases.ReconcileResult:
         with transaction(self.factory) as s:
