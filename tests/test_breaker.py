@@ -319,3 +319,31 @@ def test_not_dialled_keeps_an_appointment_and_waits_the_short_delay() -> None:
     assert kept.reason == "appointment_missed" and kept.next_call_at == now + dt.timedelta(minutes=1)
     plain = decide_after_attempt(**kw, retry_reason=RetryReason.not_dialled)
     assert plain.reason == "not_dialled" and plain.final_code is None
+
+
+async def test_a_pbx_shutting_down_refuses_the_login_and_the_client_waits_for_it() -> None:
+    """Not "wrong credentials" (a terminal state): a graceful restart refuses Login too."""
+    from dialer.ami.client import AmiClient, LinkState
+
+    pbx = SimPbx(SimPbxConfig(username="cati", secret="s"))
+    pbx.shutting_down = True
+    host, port = await pbx.start("127.0.0.1", 0)
+    states: list[tuple[LinkState, str | None]] = []
+    client = AmiClient(
+        host,
+        port,
+        "cati",
+        "s",
+        on_state=lambda state, detail: states.append((state, detail)),
+        reconnect_delay=0.05,
+        max_reconnect_delay=0.1,
+    )
+    try:
+        await client.start()
+        await wait_for("a refused login", lambda: any("shutting down" in (d or "") for _, d in states))
+        assert client.state is not LinkState.LOGIN_REFUSED
+        pbx.shutting_down = False  # the PBX is back
+        await client.wait_up(5)
+    finally:
+        await client.stop()
+        await pbx.stop()
