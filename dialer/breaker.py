@@ -107,6 +107,14 @@ class Breaker:
             return 1  # the probe is allowed but not placed yet
         return 0
 
+    def may_place(self, now: float) -> bool:
+        """Whether a call may be placed now (closed, or a probe is due and not yet out); no change."""
+        if self.state is BreakerState.CLOSED:
+            return True
+        if self.state is BreakerState.OPEN:
+            return self.reopen_at is not None and now >= self.reopen_at
+        return self.probe_key is None
+
     @property
     def is_closed(self) -> bool:
         return self.state is BreakerState.CLOSED

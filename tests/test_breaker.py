@@ -358,3 +358,60 @@ async def test_a_pbx_shutting_down_refuses_the_login_and_the_client_waits_for_it
     finally:
         await client.stop()
         await pbx.stop()
+
+
+async def test_in_preview_the_interviewers_call_is_the_probe(db_url: str, tmp_path: Path) -> None:
+    """A preview campaign has no pacing to send a probe: the next preview call after the back-off is it."""
+    from cati.console import service as console
+    from cati.models import User
+
+    rig = build(
+        db_url,
+        tmp_path,
+        mode="preview",
+        seats=1,
+        cases_count=6,
+        outcomes=["busy"],
+        dial_template="Local/{number}@no-such-context",
+        breaker_backoff_seconds=0.3,
+        breaker_max_backoff_seconds=5,
+    )
+    user_id = rig.seats[0]
+
+    def preview() -> int:
+        with transaction(rig.factory) as s:
+            user = s.get(User, user_id)
+            assert user is not None
+            case = console.preview_next(s, user, now=rig.clock.now())
+            assert case is not None
+            return case.id
+
+    async def dial() -> int:
+        case_id = await asyncio.to_thread(preview)
+        return await service.dial_preview(user_id=user_id, case_id=case_id)
+
+    async def seat_ready() -> None:
+        await wait_for("the seat ready", lambda: rig.seat(user_id).status == "ready")
+
+    try:
+        service = await rig.start()
+        await wait_for("the campaign paced", lambda: str(rig.campaign_id) in service.status()["campaigns"])
+        await dial()
+        await wait_for("the breaker to open", lambda: service.status()["breaker_open"] == [rig.campaign_id])
+        await seat_ready()
+        case_id = await asyncio.to_thread(preview)
+        with pytest.raises(DialerUnavailable, match="拨号计划"):
+            await service.dial_preview(user_id=user_id, case_id=case_id)
+        await asyncio.sleep(0.35)  # the back-off has passed: the same case's call is now the probe
+        await service.dial_preview(user_id=user_id, case_id=case_id)
+        await wait_for("the failed probe", lambda: _breaker(service, rig.campaign_id)["backoff_s"] == 0.6)
+        assert _breaker(service, rig.campaign_id)["probes"] == 1
+        await seat_ready()
+        service.settings = service.settings.model_copy(update={"dial_template": "Local/{number}@respondents"})
+        await asyncio.sleep(0.65)
+        await dial()  # the dial plan is fixed: this probe gets through and closes the breaker
+        await wait_for("the breaker to close", lambda: service.status()["breaker_open"] == [])
+        await wait_for("a busy call", lambda: any(a.outcome == "busy" for a in rig.attempts()))
+        assert len(rig.attempts()) == 3  # the refused preview placed nothing
+    finally:
+        await rig.close()

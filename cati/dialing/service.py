@@ -347,6 +347,17 @@ class DialerService:
             state = client.state.value if client is not None else "off"
             raise DialerUnavailable(f"the PBX link is {state}: no call can be placed now")
         placed, campaign_id, ring_timeout = await asyncio.to_thread(self._db_start_preview, user_id, case_id)
+        st = self._campaigns.get(campaign_id)
+        if st is not None and not st.breaker.is_closed and st.breaker.allow(time.monotonic()) == 1:
+            # the breaker's probe was due: in preview the interviewer's own call is the probe
+            st.breaker.probe_started(placed.key)
+            log.warning(
+                "dialer: 活动 %s 试拨一次（预览呼叫）/ "
+                "campaign %s: the preview call of attempt %s is the probe",
+                campaign_id,
+                campaign_id,
+                placed.attempt_id,
+            )
         await self._originate(placed, Mode.PREVIEW, campaign_id, ring_timeout)
         return placed.attempt_id
 
@@ -712,7 +723,7 @@ class DialerService:
     def breaker_block(self, campaign_id: int) -> str | None:
         """Why no call may be placed for this campaign now because of its breaker, or None."""
         st = self._campaigns.get(campaign_id)
-        if st is None or st.breaker.is_closed:
+        if st is None or st.breaker.may_place(time.monotonic()):
             return None
         return (
             "交换机拒绝呼叫或拨号计划有误，本活动已暂停拨号，试拨成功后自动恢复 / "
