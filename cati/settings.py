@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     dialer_node: str = "dialer-1"
     #: Seconds between pacing ticks (a seat becoming ready wakes the loop at once).
     dialer_tick_seconds: float = Field(default=0.5, gt=0, le=60)
+    #: PBX circuit breaker (dialer/breaker.py, docs/dialing.md): consecutive refused originates that
+    #: pause a campaign's dialling (one dial plan error pauses it at once); seconds before the first
+    #: probe call, doubled after each failed probe up to the maximum (real seconds, not service time).
+    breaker_threshold: int = Field(default=5, ge=1, le=1000)
+    breaker_backoff_seconds: float = Field(default=30.0, gt=0, le=3600)
+    breaker_max_backoff_seconds: float = Field(default=600.0, gt=0, le=24 * 3600)
     #: Service clock speed: 1 in production; 60 lets a demo run an evening of fieldwork in minutes.
     speed: float = Field(default=1.0, gt=0, le=10000)
     #: Built-in simulated PBX: seed of its respondent model, simulated start (ISO; naive = Asia/Shanghai;
@@ -130,6 +136,11 @@ class Settings(BaseSettings):
                 ) from None
         if "{number}" not in self.dial_template:
             raise SettingsError(f"CATI_DIAL_TEMPLATE {self.dial_template!r} must contain {{number}}")
+        if self.breaker_max_backoff_seconds < self.breaker_backoff_seconds:
+            raise SettingsError(
+                "CATI_BREAKER_MAX_BACKOFF_SECONDS 不能小于 CATI_BREAKER_BACKOFF_SECONDS / "
+                "CATI_BREAKER_MAX_BACKOFF_SECONDS must not be less than CATI_BREAKER_BACKOFF_SECONDS"
+            )
         if self.sim_start is not None and self.sim_start.tzinfo is None:
             from zoneinfo import ZoneInfo
 

@@ -24,10 +24,12 @@ from dialer.ami.outcomes import CallOutcome, classify
 
 __all__ = [
     "AAPOR_LABELS",
+    "NOT_DIALLED",
     "TEMPORARY_DISPOSITIONS",
     "Disposition",
     "UnknownCallOutcome",
     "call_disposition",
+    "counts_as_attempt",
     "temporary_disposition",
 ]
 
@@ -89,7 +91,7 @@ TEMPORARY_DISPOSITIONS: MappingProxyType[CallOutcome, Disposition] = MappingProx
         CallOutcome.FAILED: _d(
             "3.11",
             "our side failed (bad channel, dialplan, Originate refused): the number was not really "
-            "dialled; retried after the technical delay",
+            "dialled; not counted as an attempt, retried after the short not_dialled delay",
         ),
         CallOutcome.CANCELLED: _d(
             "3.11",
@@ -102,6 +104,23 @@ TEMPORARY_DISPOSITIONS: MappingProxyType[CallOutcome, Disposition] = MappingProx
         ),
     }
 )
+
+
+#: Outcomes of calls that never reached the telephone network: the PBX refused the Originate
+#: ("Asterisk is shutting down"), the dial plan had no such context or extension, or the link was down
+#: when sending. Their attempt row is kept (the audit trail, and the one-open-attempt-per-case guard)
+#: with code 3.11, but it is not an attempt against the case: it does not count toward the attempt
+#: cap and the case is tried again after the short ``not_dialled`` delay (``dialer.schedule``). A
+#: case that never got further is still "not attempted" (3.11) at close, as AAPOR asks.
+NOT_DIALLED = frozenset({CallOutcome.FAILED})
+
+
+def counts_as_attempt(outcome: CallOutcome | str | None) -> bool:
+    """Whether a call with this outcome is an attempt against the case (cap, retry delay)."""
+    try:
+        return outcome is None or CallOutcome(outcome) not in NOT_DIALLED
+    except ValueError:
+        return True
 
 
 def temporary_disposition(outcome: CallOutcome) -> Disposition:

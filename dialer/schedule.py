@@ -258,6 +258,9 @@ class RetryReason(StrEnum):
     callback = "callback"  # someone answered; call again later (no appointment time given)
     technical = "technical"  # congestion, failure, temporarily out of service
     lost = "lost"  # the call's channel vanished (PBX connection lost); nothing known
+    #: the call never reached the network (Originate refused, dial plan error, link down when
+    #: sending): not an attempt against the case (``dialer.dispositions.counts_as_attempt``)
+    not_dialled = "not_dialled"
     abandoned = "abandoned"  # live answer, no interviewer in 2 s: not again today
     appointment_missed = "appointment_missed"
 
@@ -406,6 +409,7 @@ DEFAULT_RETRY_MINUTES: dict[str, int] = {
     RetryReason.callback: 60,
     RetryReason.technical: 30,
     RetryReason.lost: 5,
+    RetryReason.not_dialled: 1,
     RetryReason.abandoned: 0,  # plus: not before the next local day
     RetryReason.appointment_missed: 30,
 }
@@ -542,12 +546,13 @@ def decide_after_attempt(
         return Decision(None, appointment_at.astimezone(dt.UTC), reason="appointment")
     assert entry.retry is not None
     reason = retry_reason or (RetryReason.abandoned if abandoned else entry.retry)
-    if had_appointment and not abandoned and reason in _NOT_REACHED:
-        return Decision(
-            None,
-            now + rules.retry_delay(RetryReason.appointment_missed),
-            reason=str(RetryReason.appointment_missed),
-        )
+    if had_appointment and not abandoned and (reason in _NOT_REACHED or reason is RetryReason.not_dialled):
+        # the appointment is kept (first in line, outside windows); a call that never left the
+        # building waits only the short not_dialled delay
+        missed = RetryReason.appointment_missed
+        if reason is RetryReason.not_dialled:
+            missed = RetryReason.not_dialled
+        return Decision(None, now + rules.retry_delay(missed), reason=str(RetryReason.appointment_missed))
     earliest = now + rules.retry_delay(reason)
     blocked: dt.datetime | None = None
     if abandoned:

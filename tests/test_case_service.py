@@ -243,7 +243,31 @@ def test_a_call_not_worked_keeps_the_number_and_retries_it(s: Session, outcome: 
     case, attempt = dial(s, b.campaign_id, NOW, "ch-1")
     svc.record_call_result(s, "ch-1", outcome=outcome, now=NOW)
     assert attempt.disposition == "3.11"
-    assert case.status == "scheduled" and case.next_call_at == NOW + 30 * M  # the technical delay
+    if outcome == "failed":
+        # never reached the network (refused, dial plan error): not an attempt, the short delay
+        assert case.status == "scheduled" and case.next_call_at == NOW + M and case.attempts_count == 0
+    else:
+        # it rang and we hung up first: an attempt, the technical delay
+        assert case.status == "scheduled" and case.next_call_at == NOW + 30 * M and case.attempts_count == 1
+
+
+def test_refused_originates_never_use_up_the_attempt_cap(s: Session) -> None:
+    # issue 10: a PBX restart refused every originate and burnt the sample's attempts
+    b = make_campaign(s, districts=1, scheduling={"max_attempts": 2})
+    svc.release_sample(s, b.campaign_id, b.district_ids[0], "staff", 1, NOW)
+    when = NOW
+    for i in range(5):
+        case, _ = dial(s, b.campaign_id, when, f"ch-{i}")
+        svc.record_call_result(s, f"ch-{i}", outcome="failed", now=when)
+        assert case.status == "scheduled" and case.attempts_count == 0
+        when = case.next_call_at
+    assert svc.case_final_disposition(s, case) == "3.11"  # still "not attempted" for AAPOR
+    case, _ = dial(s, b.campaign_id, when, "ch-busy-1")
+    svc.record_call_result(s, "ch-busy-1", outcome="busy", now=when)
+    assert case.attempts_count == 1 and case.status == "scheduled"
+    case, _ = dial(s, b.campaign_id, case.next_call_at, "ch-busy-2")
+    svc.record_call_result(s, "ch-busy-2", outcome="busy", now=case.next_call_at)
+    assert case.status == "finalised" and case.final_disposition == "3.12"  # the cap counts real calls
 
 
 def test_a_changed_number_closes_the_case_as_4_41(s: Session) -> None:

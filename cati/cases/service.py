@@ -44,7 +44,7 @@ from cati.models import (
     QuotaCell,
 )
 from dialer.ami.outcomes import CallOutcome
-from dialer.dispositions import UnknownCallOutcome, call_disposition
+from dialer.dispositions import UnknownCallOutcome, call_disposition, counts_as_attempt
 from dialer.schedule import (
     REFUSAL_CODES,
     CallingWindows,
@@ -772,7 +772,12 @@ def record_call_result(
     _record_attempt(session, a, "attempt.ended", now, actor=actor)
     if c.status == CaseStatus.dialling.value:
         ctx = campaign_rules(session, a.campaign_id)
-        _apply(session, ctx, c, code, now, actor=actor, abandoned=a.abandoned)
+        retry: RetryReason | None = None
+        if not counts_as_attempt(outcome) and a.answered_at is None:
+            # never reached the network (refused, dial plan error): not an attempt against the case
+            c.attempts_count = max(0, c.attempts_count - 1)
+            retry = RetryReason.not_dialled
+        _apply(session, ctx, c, code, now, actor=actor, abandoned=a.abandoned, retry_reason=retry)
     else:
         session.flush()
     return a

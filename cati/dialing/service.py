@@ -70,6 +70,7 @@ from dialer.ami.client import (
     UnknownAttemptError,
 )
 from dialer.ami.outcomes import AttemptPhase, AttemptUpdate, CallOutcome
+from dialer.breaker import Breaker, BreakerConfig, BreakerState, Signal, signal_of
 from dialer.dispositions import call_disposition
 from dialer.pacing import ABANDON_SECONDS, DialPolicy, Mode, Pacer, PacingError, Snapshot
 from dialer.schedule import start_of_next_local_day
@@ -130,6 +131,8 @@ class _CampaignState:
     finished: str | None = None  # why dialling has finished, once the seats were told (None: not)
     seats_seen: dict[int, tuple[str, float]] = dataclasses.field(default_factory=dict)
     last_decision: int = 0
+    #: The PBX circuit breaker of this campaign (dialer/breaker.py): no originate while open.
+    breaker: Breaker = dataclasses.field(default_factory=Breaker)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,6 +144,20 @@ class _Placed:
     number: str
     seat_user_id: int | None
     exten: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Orphan:
+    """An open attempt of an earlier run of this node whose channel the PBX still has."""
+
+    attempt_id: int
+    channel_id: str
+    case_id: int
+    campaign_id: int
+    mode: Mode
+    interviewer_id: int | None
+    answered: bool
+    connected: bool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,6 +228,7 @@ class DialerService:
             "abandoned": 0,
             "ended": 0,
             "originate_failed": 0,
+            "breaker_opened": 0,
             "reconciled_attempts": 0,
             "errors": 0,
         }
@@ -329,6 +347,17 @@ class DialerService:
             state = client.state.value if client is not None else "off"
             raise DialerUnavailable(f"the PBX link is {state}: no call can be placed now")
         placed, campaign_id, ring_timeout = await asyncio.to_thread(self._db_start_preview, user_id, case_id)
+        st = self._campaigns.get(campaign_id)
+        if st is not None and not st.breaker.is_closed and st.breaker.allow(time.monotonic()) == 1:
+            # the breaker's probe was due: in preview the interviewer's own call is the probe
+            st.breaker.probe_started(placed.key)
+            log.warning(
+                "dialer: 活动 %s 试拨一次（预览呼叫）/ "
+                "campaign %s: the preview call of attempt %s is the probe",
+                campaign_id,
+                campaign_id,
+                placed.attempt_id,
+            )
         await self._originate(placed, Mode.PREVIEW, campaign_id, ring_timeout)
         return placed.attempt_id
 
@@ -358,11 +387,15 @@ class DialerService:
         calls = list(self._calls.values())
         lat = sorted(self.latencies_ms)
         holds = sorted(self.abandon_holds_s)
+        mono = time.monotonic()
+        paused = sorted(cid for cid, st in self._campaigns.items() if not st.breaker.is_closed)
         return {
             "running": self._running,
             "link": link,
             "detail": client.last_error if client is not None else None,
             "placing_calls": self._running and link == LinkState.UP.value,
+            #: campaigns whose PBX breaker is open: no originate until a probe call gets through
+            "breaker_open": paused,
             "pbx": (
                 {"kind": "simulated", "host": self.pbx_address[0], "port": self.pbx_address[1]}
                 if self.pbx_address is not None
@@ -400,6 +433,7 @@ class DialerService:
                         round(st.pacer.stats.answer_rate, 4) if isinstance(st.pacer, Pacer) else None
                     ),
                     "last_decision": st.last_decision,
+                    "breaker": st.breaker.snapshot(mono),
                 }
                 for cid, st in self._campaigns.items()
             },
@@ -468,7 +502,25 @@ class DialerService:
             await asyncio.to_thread(self._db_top_up, view.id)
         if wanted <= 0 or mono < st.no_case_until:
             return
+        allowed = st.breaker.allow(mono)
+        if allowed is not None:
+            if allowed <= 0:
+                return  # the breaker is open (or its probe is out): no originate for this campaign
+            wanted = min(wanted, allowed)
+        probing = st.breaker.state is BreakerState.PROBING
         placed = await asyncio.to_thread(self._db_hand_out, view.id, st.mode, wanted)
+        if probing:
+            if placed:
+                st.breaker.probe_started(placed[0].key)
+                log.warning(
+                    "dialer: 活动 %s 试拨一次，检查交换机是否恢复 / campaign %s: one probe call to see "
+                    "whether the PBX takes calls again (attempt %s)",
+                    view.id,
+                    view.id,
+                    placed[0].attempt_id,
+                )
+            else:
+                st.breaker.probe_not_placed(time.monotonic())
         if len(placed) < wanted:
             # nothing (more) to dial now: top up the sample once, and do not ask again for a while
             if mono - st.last_topup >= 2.0:
@@ -492,7 +544,7 @@ class DialerService:
                     pacer.stats = st.pacer.stats  # keep what was learnt
                 st.pacer, st.mode, st.cap = pacer, view.mode, view.cap
             else:
-                st = _CampaignState(pacer=pacer, mode=view.mode, cap=view.cap)
+                st = _CampaignState(pacer=pacer, mode=view.mode, cap=view.cap, breaker=self._new_breaker())
                 self._campaigns[view.id] = st
         return st
 
@@ -545,8 +597,10 @@ class DialerService:
         except OriginateUnconfirmedError as exc:
             log.warning("dialer: %s", exc)  # still tracked: its events or reconciliation end it
         except (AmiNotConnectedError, ValueError) as exc:
-            # nothing was sent: close the attempt as failed (retried after the technical delay)
+            # nothing was sent: close the attempt as failed (not counted; retried after the short
+            # not_dialled delay). The link's state, not the breaker, stops the dialling meanwhile.
             self.counters["originate_failed"] += 1
+            self._breaker_signal(call, Signal.NEUTRAL, None)
             log.warning("dialer: attempt %s not dialled: %s", placed.attempt_id, exc)
             call.ended = True
             self._spawn(self._record_end(call, CallOutcome.FAILED, None, None, str(exc)))
@@ -556,6 +610,9 @@ class DialerService:
         call = self._calls.get(update.attempt_id)
         if call is None:
             return
+        signal = signal_of(update)
+        if signal is not None:
+            self._breaker_signal(call, signal, update)
         if update.phase is AttemptPhase.ANSWERED:
             if call.answered or call.ended:
                 return
@@ -584,6 +641,97 @@ class DialerService:
             outcome = update.outcome or CallOutcome.LOST
             self._spawn(self._record_end(call, outcome, update.cause, update.talk_seconds, update.detail))
 
+    def _new_breaker(self) -> Breaker:
+        s = self.settings
+        return Breaker(
+            BreakerConfig(
+                threshold=s.breaker_threshold,
+                backoff=s.breaker_backoff_seconds,
+                max_backoff=s.breaker_max_backoff_seconds,
+            )
+        )
+
+    def _breaker_signal(self, call: _Call, signal: Signal, update: AttemptUpdate | None) -> None:
+        """Feed one originate's signal to its campaign's breaker; log and publish a change of state."""
+        st = self._campaigns.get(call.campaign_id)
+        if st is None:
+            return
+        br = st.breaker
+        detail = None
+        if update is not None and signal is Signal.REFUSED:
+            detail = update.detail
+        elif update is not None and signal is Signal.DIALPLAN:
+            detail = (
+                f"OriginateResponse Failure, Reason {update.reason}, cause {update.cause} "
+                f"({update.cause_text or 'no cause'}): no such context/extension or channel technology"
+            )
+        was = br.state
+        if not br.record(time.monotonic(), signal, key=call.key, detail=detail):
+            return
+        self._log_breaker(call.campaign_id, br, was)
+        if was is BreakerState.CLOSED:
+            self.counters["breaker_opened"] += 1
+        self.bus.publish("dialer", "dialer", self.status())
+
+    def _log_breaker(self, campaign_id: int, br: Breaker, was: BreakerState) -> None:
+        """Every breaker change on the console log, Chinese first: the operator learns why calls stopped."""
+        cid = campaign_id
+        if br.state is BreakerState.CLOSED:
+            log.warning(
+                "dialer: 试拨成功，活动 %s 恢复拨号 / "
+                "campaign %s: the probe call got through, dialling resumes",
+                cid,
+                cid,
+            )
+            return
+        wait = br.backoff
+        if was is BreakerState.CLOSED and br.reason == Signal.DIALPLAN.value:
+            log.warning(
+                "dialer: 拨号计划错误，活动 %s 暂停拨号，%.0f 秒后试拨"
+                "（请检查 CATI_DIAL_TEMPLATE 与拨号计划的 context）/ "
+                "campaign %s paused: dial plan error (%s); check CATI_DIAL_TEMPLATE and the "
+                "dialplan's contexts; one probe call in %.0f s",
+                cid,
+                wait,
+                cid,
+                br.detail,
+                wait,
+            )
+        elif was is BreakerState.CLOSED:
+            log.warning(
+                "dialer: 交换机连续拒绝 %d 次呼叫，活动 %s 暂停拨号，%.0f 秒后试拨 / "
+                "campaign %s paused: the PBX refused %d originates in a row (%s); one probe call in %.0f s",
+                br.config.threshold,
+                cid,
+                wait,
+                cid,
+                br.config.threshold,
+                br.detail,
+                wait,
+            )
+        else:
+            log.warning(
+                "dialer: 试拨失败，活动 %s 继续暂停，%.0f 秒后再试 / "
+                "campaign %s: the probe call failed (%s); still paused, next probe in %.0f s",
+                cid,
+                wait,
+                cid,
+                br.detail or br.reason,
+                wait,
+            )
+
+    def breaker_block(self, campaign_id: int) -> str | None:
+        """Why no call may be placed for this campaign now because of its breaker, or None."""
+        st = self._campaigns.get(campaign_id)
+        if st is None or st.breaker.may_place(time.monotonic()):
+            return None
+        return (
+            "交换机拒绝呼叫或拨号计划有误，本活动已暂停拨号，试拨成功后自动恢复 / "
+            "the PBX is refusing calls or the dial plan is wrong "
+            f"({st.breaker.detail or st.breaker.reason}): dialling is paused until "
+            "a probe call gets through"
+        )
+
     def _on_state(self, state: LinkState, detail: str | None) -> None:
         self._log_link(state, detail)
         if state is LinkState.UP:
@@ -603,9 +751,7 @@ class DialerService:
         elif state is LinkState.CONNECTING:
             log.info("dialer: PBX link connecting / reconnecting: %s", where)
         elif state is LinkState.LOGIN_REFUSED:
-            log.error(
-                "dialer: PBX refused the AMI login (check CATI_AMI_USERNAME/SECRET): %s%s", where, why
-            )
+            log.error("dialer: PBX refused the AMI login (check CATI_AMI_USERNAME/SECRET): %s%s", where, why)
         elif detail == "stopped":
             log.info("dialer: PBX link closed: %s", where)
         else:
@@ -726,6 +872,11 @@ class DialerService:
         self._reconcile_pending = False
         alive = {c.get("Uniqueid", "") for c in channels}
         alive |= {c.channel_id for c in self._calls.values()}  # the client reconciles those itself
+        # Calls placed by an earlier run of this node that the PBX still has: found again by their
+        # ChannelId and tracked, so they end with their real outcome instead of staying open.
+        orphans = await asyncio.to_thread(self._db_open_attempts, alive)
+        for found in orphans:
+            await self._adopt(found)
         result = await asyncio.to_thread(self._db_reconcile, alive)
         self.counters["reconciled_attempts"] += len(result.closed_attempts)
         self.last_reconcile = {
@@ -735,6 +886,55 @@ class DialerService:
             "with_interviewer": len(result.with_interviewer),
         }
         self.bus.publish("dialer", "dialer", self.status())
+
+    async def _adopt(self, found: _Orphan) -> None:
+        """Track a call of an earlier run again (the AMI client registers it by its ChannelId)."""
+        client = self.client
+        assert client is not None
+        prefix = "cati-"
+        if not (found.channel_id.startswith(prefix) and found.channel_id.endswith("-a")):
+            return  # not one of ours: reconciliation decides
+        key = found.channel_id[len(prefix) : -2]
+        if key in self._calls or client.tracker.is_open(key):
+            return
+        call = _Call(
+            key=key,
+            channel_id=found.channel_id,
+            attempt_id=found.attempt_id,
+            case_id=found.case_id,
+            campaign_id=found.campaign_id,
+            mode=found.mode,
+            seat_user_id=found.interviewer_id,
+            placed_at=self.clock.now().timestamp(),
+            answered=found.answered,
+            connected=found.connected,
+        )
+        if found.answered:
+            call.answered_at = self.clock.now()
+            call.answered_mono = time.monotonic()
+        self._calls[key] = call
+        self._by_attempt[call.attempt_id] = call
+        try:
+            updates, up = await client.adopt(key, answered=found.answered)
+        except AmiError as exc:
+            log.warning("dialer: attempt %s could not be adopted: %s", found.attempt_id, exc)
+            return
+        log.warning(
+            "dialer: 重启前的呼叫仍在进行，已重新跟踪 / attempt %s (ChannelId %s) is still alive on the PBX: "
+            "tracked again until it ends",
+            found.attempt_id,
+            found.channel_id,
+        )
+        if updates or call.ended:
+            return
+        if up and not call.answered:
+            # answered while nobody watched: far past the 2-second rule, nobody is waiting on it
+            call.answered = True
+            call.answered_at = self.clock.now()
+            call.answered_mono = time.monotonic()
+            await asyncio.to_thread(self._db_mark_answered, call)
+        if call.answered and not call.connected:
+            self._spawn(self._abandon(call, float(ABANDON_AFTER_SECONDS)))
 
     # -- database units (each runs in a worker thread, one transaction) --------------------------
     def _now(self) -> dt.datetime:
@@ -850,6 +1050,7 @@ class DialerService:
             campaign = s.get(Campaign, case.campaign_id)
             assert campaign is not None
             stopped = paused_for(s, campaign, case.district_id, case.stratum)
+            stopped = stopped or self.breaker_block(campaign.id)
             if stopped is not None:
                 raise DialerUnavailable(stopped)
             seat = s.get(InterviewerSeat, user_id)
@@ -964,6 +1165,34 @@ class DialerService:
             elif call.seat_user_id is not None:
                 user_id = call.seat_user_id
                 _guarded(s, lambda: console.release_seat(s, user_id, now=now, reason=outcome.value))
+
+    def _db_open_attempts(self, alive: set[str]) -> list[_Orphan]:
+        """This node's open attempts that the PBX still has a channel for and no one tracks."""
+        with transaction(self.factory) as s:
+            rows = s.execute(
+                select(Attempt).where(Attempt.ended_at.is_(None), Attempt.dialer_node == self.node)
+            ).scalars()
+            out: list[_Orphan] = []
+            for a in rows:
+                if a.channel_id not in alive or a.id in self._by_attempt:
+                    continue
+                try:
+                    mode = Mode(a.dialling_mode)
+                except ValueError:
+                    mode = Mode.PREDICTIVE
+                out.append(
+                    _Orphan(
+                        attempt_id=a.id,
+                        channel_id=a.channel_id,
+                        case_id=a.case_id,
+                        campaign_id=a.campaign_id,
+                        mode=mode,
+                        interviewer_id=a.interviewer_id,
+                        answered=a.answered_at is not None,
+                        connected=a.connected_at is not None,
+                    )
+                )
+            return out
 
     def _db_reconcile(self, alive: set[str]) -> cases.ReconcileResult:
         with transaction(self.factory) as s:

@@ -175,6 +175,41 @@ def link_alerts(status: Mapping[str, Any] | None, fieldwork: bool) -> list[dict[
     ]
 
 
+def breaker_alerts(
+    status: Mapping[str, Any] | None, campaign_id: int, fieldwork: bool
+) -> list[dict[str, Any]]:
+    """The dialer's PBX circuit breaker is open for this campaign: no call is placed until a probe
+    call gets through (``dialer.breaker``; ``/api/v1/dialer/status`` ``breaker_open``)."""
+    if not fieldwork or status is None:
+        return []
+    per = (status.get("campaigns") or {}).get(str(campaign_id)) or {}
+    breaker = per.get("breaker") or {}
+    if not breaker.get("open"):
+        return []
+    reason = str(breaker.get("reason") or "")
+    why_zh = "拨号计划错误（无此 context 或分机）" if reason == "dialplan" else "交换机连续拒绝呼叫"
+    why_en = (
+        "a dial plan error (no such context or extension)"
+        if reason == "dialplan"
+        else ("the PBX refused originates in a row")
+    )
+    probe = breaker.get("probe_in_s")
+    when_zh = f"，约 {probe:.0f} 秒后试拨" if isinstance(probe, int | float) else "，正在试拨"
+    when_en = f"; a probe call in about {probe:.0f} s" if isinstance(probe, int | float) else "; probing now"
+    return [
+        alert(
+            "pbx_breaker_open",
+            "critical",
+            f"已暂停拨号：{why_zh}{when_zh}，试拨成功后自动恢复",
+            f"dialling paused: {why_en}{when_en}; it resumes by itself once a probe call gets through",
+            reason=reason,
+            detail=breaker.get("detail"),
+            state=breaker.get("state"),
+            probe_in_s=probe,
+        )
+    ]
+
+
 # --------------------------------------------------------------------------------------------------
 # Masking
 # --------------------------------------------------------------------------------------------------

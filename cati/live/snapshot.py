@@ -137,6 +137,7 @@ def live_snapshots(
             out["seats"] = seats
             out["alerts"] = [
                 *arith.link_alerts(dialer_status, fieldwork),
+                *arith.breaker_alerts(dialer_status, campaign.id, fieldwork),
                 *arith.abandonment_alerts(
                     abandonment["today"]["rate"], campaign.abandon_cap, abandonment["today"]["live"], rules
                 ),

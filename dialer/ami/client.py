@@ -341,6 +341,9 @@ class AmiClient:
         login = manager.authenticated_future
         response = await self._wait(login, self._conn_lost, self.connect_timeout)
         if not response.success:
+            if "shutting down" in str(response.message or "").lower():
+                # a PBX in a graceful restart refuses every action, Login too: not our credentials
+                raise OSError(f"AMI login postponed: {response.message}")
             raise LoginRefusedError(f"AMI login refused for user {self._username!r}: {response.message}")
         self._generation += 1
         self.connects += 1
@@ -485,6 +488,36 @@ class AmiClient:
         """The PBX's live channels (one dict of first header values per ``CoreShowChannel`` event)."""
         self._require_up()
         return await self._core_show_channels()
+
+    async def adopt(self, attempt_id: str, *, answered: bool = False) -> tuple[list[AttemptUpdate], bool]:
+        """Track again an attempt placed before a restart (its ChannelId is ``<prefix><id>-a``).
+
+        Registered first, then the PBX's channels are read, so no event of the call is missed: if it
+        is gone it ends ``lost`` at once (the updates returned, also emitted); if alive it ends with
+        its real outcome at its last Hangup. Returns the updates and whether the PBX has it answered
+        (its originated leg is Up).
+        """
+        self._require_up()
+        channel_id, other_id = f"{self._prefix}{attempt_id}-a", f"{self._prefix}{attempt_id}-b"
+        now = time.time()
+        self.tracker.adopt(attempt_id, channel_id=channel_id, other_channel_id=other_id, now=now)
+        self._attempt_generation[attempt_id] = self._generation
+        try:
+            channels = await self._core_show_channels()
+        except AmiError:
+            update = self.tracker.lose(attempt_id, "CoreShowChannels failed while adopting", now=time.time())
+            self._forget(attempt_id, orphan=True)
+            self._emit(update)
+            raise
+        up = any(c.get("Uniqueid") == channel_id and c.get("ChannelState") == "6" for c in channels)
+        if (answered or up) and self.tracker.is_open(attempt_id):
+            self.tracker.adopt_answered(attempt_id, now=now)
+        live = [(c.get("Uniqueid", ""), c.get("Linkedid"), c.get("Channel")) for c in channels]
+        updates = self.tracker.reconcile(live, candidates=[attempt_id], now=time.time())
+        for update in updates:
+            self._forget(update.attempt_id, orphan=True)
+            self._emit(update)
+        return updates, up
 
     async def reconcile(self) -> list[AttemptUpdate]:
         """Compare every open attempt with the PBX's channels now; end those without one as ``lost``."""

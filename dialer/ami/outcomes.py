@@ -24,6 +24,7 @@ Transition table (the one place the phases change)::
     DIALLING|RINGING --Newstate Up on the originated leg / OriginateResponse Reason 4--> ANSWERED
     any open phase --end condition above--> ENDED (outcome = classify(reason, cause))
     any open phase --refused() / lose() / reconcile() without live channel--> ENDED (failed / lost)
+    adopt() (a call of an earlier run, found again by ChannelId) --> DIALLING or ANSWERED, as after a gap
 """
 
 from __future__ import annotations
@@ -244,6 +245,35 @@ class AttemptTracker:
         if action_id is not None:
             self._by_action_id[action_id] = attempt
         return AttemptUpdate(attempt_id, AttemptPhase.DIALLING, at=now)
+
+    def adopt(
+        self,
+        attempt_id: str,
+        *,
+        channel_id: str,
+        other_channel_id: str | None = None,
+        answered: bool = False,
+        now: float | None = None,
+    ) -> None:
+        """Track again a call placed before a restart (found by its ChannelId), with no update.
+
+        Its OriginateResponse went to the dead session, so it ends at its last Hangup (as after a
+        link gap: ``reconcile`` then learns its live legs); ``answered`` when the PBX or the books
+        say it was answered, so an answered call is not classified from its cause alone.
+        """
+        self.register(attempt_id, channel_id=channel_id, other_channel_id=other_channel_id, now=now)
+        attempt = self._open[attempt_id]
+        attempt.gap = True
+        if answered:
+            attempt.phase = AttemptPhase.ANSWERED
+            attempt.answered_at = now
+
+    def adopt_answered(self, attempt_id: str, *, now: float | None = None) -> None:
+        """An adopted attempt is answered (the PBX shows its originated leg Up): no update."""
+        attempt = self._get(attempt_id)
+        if attempt.phase is not AttemptPhase.ENDED:
+            attempt.phase = AttemptPhase.ANSWERED
+            attempt.answered_at = attempt.answered_at or now
 
     def is_open(self, attempt_id: str) -> bool:
         return attempt_id in self._open

@@ -155,6 +155,10 @@ class SimPbx:
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: asyncio.base_events.Server | None = None
         self._booted = 0.0
+        #: ``core stop/restart gracefully`` in progress: Asterisk's manager refuses every action with
+        #: "Asterisk is shutting down" (manager.c process_message, ast_shutting_down()); calls in
+        #: progress go on to their end. Tests set it to refuse originates as a real PBX does.
+        self.shutting_down = False
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
@@ -267,6 +271,9 @@ class SimPbx:
         if not action:
             self.stats.bad_input += 1
             self._error(session, m, "Missing action in request")
+            return True
+        if self.shutting_down and action != "logoff":
+            self._error(session, m, "Asterisk is shutting down")
             return True
         if not session.authenticated and action not in ("login", "logoff", "challenge"):
             self._error(session, m, "Permission denied")
