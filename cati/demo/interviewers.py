@@ -22,6 +22,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -86,6 +87,9 @@ class CrewConfig:
     #: the same millisecond; a stampede of logins only measures the password hashing).
     stagger_seconds: float = 0.1
     request_timeout: float = 30.0
+    #: Append one JSON line per interview action the server acknowledged (200), written before the
+    #: next request: the fault-injection test checks every acknowledged answer is stored.
+    ack_log: Path | None = None
 
 
 class SimInterviewer:
@@ -242,7 +246,8 @@ class SimInterviewer:
             events = asyncio.create_task(self._events(stop), name=f"events-{self.username}")
         try:
             body = {} if self.config.campaign_id is None else {"campaign_id": self.config.campaign_id}
-            await self._post_state("ready", "ready", body)
+            # 409: a call left in hand by an earlier run (a dropped call to code first): _step codes it
+            await self._post_state("ready", "ready", body, ok=(200, 409))
             while not stop.is_set():
                 try:
                     await self._step(stop)
@@ -268,7 +273,9 @@ class SimInterviewer:
         state = self._take_pushed() or await self.state()
         status = state["seat"]["status"]
         current = state.get("current")
-        if status == "on_call" and current is not None:
+        if current is not None and current.get("to_code") and current.get("line_dropped"):
+            await self._code_dropped(current)  # after a restart: the call was lost, code what is known
+        elif status == "on_call" and current is not None:
             await self._take_call(state)
         elif status == "reserved" and current is not None and current["call"]["state"] == "preview":
             await self._pause((2.0, 8.0))  # reads the case, then starts the call
@@ -318,6 +325,21 @@ class SimInterviewer:
                 "language": "language",
                 "interview": "no_screener",
             }[who.plan]
+        await self._code(code)
+
+    async def _code_dropped(self, current: dict[str, Any]) -> None:
+        """The line dropped before this call was coded (对方已挂断): code what the interview shows,
+        as a person would: the rule's choice for an ended interview (never a complete on answers
+        saved after the drop), ``callback`` for one still asking (it is resumed on the next call)."""
+        view = current.get("interview")
+        if view is None:
+            code = "no_screener"
+        elif view.get("rule", {}).get("choice") is None:
+            code = "callback"
+        else:
+            code = str(view["rule"]["choice"])
+            if code in ("complete", "partial") and current.get("saved_after_drop"):
+                code = "break_off"
         await self._code(code)
 
     async def _interview(self, view: dict[str, Any], who: Respondent) -> str:
@@ -379,6 +401,11 @@ class SimInterviewer:
             return dict(fresh)
         self.stats.actions_ok[action] += 1
         data: dict[str, Any] = response.json()
+        if self.config.ack_log is not None and item_id is not None:
+            line = {"interview_id": data.get("id"), "version": data.get("version"), "action": action}
+            line |= {"item_id": item_id, "value": value}
+            with self.config.ack_log.open("a", encoding="utf-8") as out:
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
         return data
 
     async def _code(
