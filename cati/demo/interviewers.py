@@ -263,11 +263,23 @@ class SimInterviewer:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await events
             with contextlib.suppress(Exception):
-                state = await self.state()
-                if state["seat"]["status"] == "wrap_up":
-                    await self._post_state("next", "next", ok=(200, 409))
-                if state["seat"]["status"] in ("ready", "paused", "wrap_up"):
-                    await self._post_state("offline", "offline", ok=(200, 409))
+                await self._leave()
+
+    async def _leave(self) -> None:
+        """End of shift: code a call that reached the seat after the last step, then go offline
+        straight from wrap-up (via ready the dialer could hand over one more call nobody takes)."""
+        for _ in range(20):
+            state = await self.state()
+            status, current = state["seat"]["status"], state.get("current")
+            if current is not None and current.get("to_code"):
+                await self._code_dropped(current)
+                continue
+            if status in ("ready", "paused", "wrap_up"):
+                await self._post_state("offline", "offline", ok=(200, 409))
+                continue
+            if status == "offline":
+                return
+            await asyncio.sleep(0.2)  # a call being placed for this seat: wait for its outcome
 
     async def _step(self, stop: asyncio.Event) -> None:
         state = self._take_pushed() or await self.state()
@@ -334,6 +346,8 @@ class SimInterviewer:
         view = current.get("interview")
         if view is None:
             code = "no_screener"
+        elif view.get("finished"):
+            code = "break_off"  # never reached: a finished interview is coded
         elif view.get("rule", {}).get("choice") is None:
             code = "callback"
         else:
