@@ -118,6 +118,7 @@ def test_survey_survives_sigkill(db_url: str, tmp_path: Path) -> None:
     env = _env(db_url)
     log = (tmp_path / "demo.log").open("ab")
     kills = 0
+    open_at_kills: set[int] = set()  # calls a kill cut: the restarted PBX has none of them
     finished_alone = False
     stalls = 0
     try:
@@ -132,6 +133,7 @@ def test_survey_survives_sigkill(db_url: str, tmp_path: Path) -> None:
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
             kills += 1
+            open_at_kills |= _open_attempts(db_url)
         if not finished_alone:
             port = free_port()
             proc = subprocess.Popen(_cmd(data, port, ack), env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -175,6 +177,13 @@ def test_survey_survives_sigkill(db_url: str, tmp_path: Path) -> None:
                 if not found or versions.get(iid, 0) < int(a["version"]):
                     lost_acks.append(a)
             stored = len(acked) - len(lost_acks)
+            # every call a kill cut is closed as lost at the restart, never completed on a dead line
+            lost_ids = set(
+                s.execute(select(AuditEntry.object_id).where(AuditEntry.action == "attempt.lost")).scalars()
+            )
+            cut = s.execute(select(Attempt).where(Attempt.id.in_(open_at_kills))).scalars().all()
+            not_lost = [a.id for a in cut if str(a.id) not in lost_ids]
+            dead_completes = [a.id for a in cut if a.disposition in ("1.1", "1.2")]
             open_attempts = s.execute(select(Attempt.id).where(Attempt.ended_at.is_(None))).scalars().all()
             in_call = (
                 s.execute(
@@ -229,12 +238,16 @@ def test_survey_survives_sigkill(db_url: str, tmp_path: Path) -> None:
         f"| {verify.returncode} |\n"
         f"recovery: attempts closed lost {actions.get('attempt.lost', 0)}, seats moved to wrap-up with a "
         f"dropped call {actions.get('seat.line_dropped', 0)}, coded automatically {auto_coded}, "
-        f"stranded cases given back {actions.get('case.recovered', 0)}"
+        f"stranded cases given back {actions.get('case.recovered', 0)}; "
+        f"calls cut by kills {len(open_at_kills)}"
     )
     tail = output[-3000:]
-    assert actions.get("seat.line_dropped", 0) > 0, "no kill hit a call in an interviewer's hands"
     assert kills == KILLS, f"the survey finished after {kills} kills: make it bigger\n{tail}"
     assert finished_alone and stalls == 0, f"the survey did not finish by itself\n{tail}"
+    assert open_at_kills, "no kill cut a call"
+    assert not_lost == [], f"calls cut by a kill not closed as lost at the restart: {not_lost}"
+    assert dead_completes == [], f"interviews completed on a call cut by a kill: {dead_completes}"
+    assert actions.get("seat.line_dropped", 0) > 0, "no kill hit a call in an interviewer's hands"
     assert acked, "the crew acknowledged no answer: the ack log is not written"
     assert lost_acks == [], f"acknowledged answers not stored: {lost_acks[:5]}"
     assert open_attempts == []
@@ -244,6 +257,15 @@ def test_survey_survives_sigkill(db_url: str, tmp_path: Path) -> None:
     assert all(c.completes >= c.target for c in cells), [(c.id, c.completes, c.target) for c in cells]
     assert overshoot <= INTERVIEWERS, "overshoot is bounded by the interviews in flight"
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def _open_attempts(db_url: str) -> set[int]:
+    engine = make_engine(db_url)
+    try:
+        with make_sessionmaker(engine)() as s:
+            return set(s.execute(select(Attempt.id).where(Attempt.ended_at.is_(None))).scalars())
+    finally:
+        engine.dispose()
 
 
 def _ts(value: object) -> float:

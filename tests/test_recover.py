@@ -122,9 +122,7 @@ def test_a_complete_on_answers_saved_after_the_drop_needs_the_audited_choice(
     with fw.factory() as s:
         case = s.get(Case, case_id)
         assert case is not None and case.final_disposition == "1.1"
-        entry = s.execute(
-            select(AuditEntry).where(AuditEntry.action == "console.disposition")
-        ).scalar_one()
+        entry = s.execute(select(AuditEntry).where(AuditEntry.action == "console.disposition")).scalar_one()
         assert entry.details["completed_elsewhere"] is True and entry.details["line_dropped_at"]
 
 
@@ -146,9 +144,7 @@ def test_a_break_off_after_the_drop_is_not_counted_as_complete(
         assert case is not None and case.last_disposition == "2.12"
 
 
-def test_a_call_nobody_codes_is_coded_after_the_timeout(
-    client: TestClient, fw: Fieldwork, iv01: int
-) -> None:
+def test_a_call_nobody_codes_is_coded_after_the_timeout(client: TestClient, fw: Fieldwork, iv01: int) -> None:
     c = cookie_console(client, "iv01")
     c.post("/ready")
     case_id, _, interview_id = deliver_call(fw, iv01)
@@ -167,9 +163,7 @@ def test_a_call_nobody_codes_is_coded_after_the_timeout(
         assert case.last_disposition == "2.35"  # still asking: callback, the interview kept
         row = s.get(Interview, interview_id)
         assert row is not None and not row.finished
-        entry = s.execute(
-            select(AuditEntry).where(AuditEntry.action == "console.disposition")
-        ).scalar_one()
+        entry = s.execute(select(AuditEntry).where(AuditEntry.action == "console.disposition")).scalar_one()
         assert entry.actor == console.AUTO_CODER and entry.details["choice"] == "callback"
 
 
