@@ -26,7 +26,6 @@ from cati import audit, ledger
 from cati.campaigns.freeze import ensure_open, refuse_if_closed
 from cati.campaigns.instruments import campaign_instrument, instrument_of
 from cati.cases import service as cases
-from cati.cases import states as case_states
 from cati.console import states
 from cati.errors import Conflict, Invalid, NotFound
 from cati.events import campaign_topic, queue_event
@@ -196,11 +195,13 @@ def _clear_case(seat: InterviewerSeat) -> None:
 
 def needs_code(session: Session, seat: InterviewerSeat) -> bool:
     """A ``wrap_up`` seat whose call is still to be coded: the line went away before the interviewer
-    coded it (``line_gone``). Its case is still in a call and the seat's attempt is the case's last."""
+    coded it (``line_gone``). Its case is still ``interviewing`` and the seat's attempt is the case's last."""
     if seat.status != S.wrap_up.value or seat.current_case_id is None or seat.current_attempt_id is None:
         return False
     c = session.get(Case, seat.current_case_id)
-    if c is None or c.status not in {s.value for s in case_states.IN_CALL}:
+    # interviewing, not dialling: a coded case handed out again for a preview is dialling with no
+    # new attempt yet; an interviewing case's last attempt is the call that connected it
+    if c is None or c.status != CaseStatus.interviewing.value:
         return False
     last = session.execute(
         select(Attempt.id)
