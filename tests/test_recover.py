@@ -190,3 +190,54 @@ def test_an_on_call_seat_left_by_a_crash_is_freed_by_the_sweep_and_a_stranded_ca
         case = s.get(Case, case_id)
         assert case is not None and case.status == CaseStatus.scheduled.value
         assert cases.stranded_cases(s) == []
+
+
+def test_reconciliation_locks_the_seat_before_the_case_no_deadlock_with_the_console(
+    client: TestClient, fw: Fieldwork, iv01: int, engine: Engine, backend: str
+) -> None:
+    """The console holds the seat and then wants the case (coding a call) while the restart's
+    reconciliation closes the same call: with the seat locked first by both, reconciliation waits;
+    with the case first (the old order) PostgreSQL detects a deadlock and one of them fails."""
+    if backend != "postgresql":
+        pytest.skip("row locks: SQLite serialises whole transactions")
+    import threading
+
+    from sqlalchemy import text
+
+    c = cookie_console(client, "iv01")
+    c.post("/ready")
+    case_id, attempt_id, _ = deliver_call(fw, iv01)
+    errors: list[BaseException] = []
+    out = recovery.Recovered()
+
+    def reconcile() -> None:
+        try:
+            with transaction(fw.factory) as s:
+                recovery.reconcile(s, set(), now(), node="test", into=out)
+        except BaseException as exc:
+            errors.append(exc)
+
+    with transaction(fw.factory) as a:
+        console.lock_seat(a, iv01, create=False)  # the console: the seat first ...
+        worker = threading.Thread(target=reconcile)
+        worker.start()
+        with engine.connect() as watch:  # ... until reconciliation waits on a row lock
+            for _ in range(500):
+                waiting = watch.execute(
+                    text(
+                        "select count(*) from pg_stat_activity"
+                        " where wait_event_type = 'Lock' and datname = current_database()"
+                    )
+                ).scalar_one()
+                if waiting:
+                    break
+                watch.rollback()
+                threading.Event().wait(0.01)
+            assert waiting, "reconciliation never waited for the seat"
+        try:
+            cases._lock_case(a, case_id)  # ... then the case, as record_disposition does
+        except BaseException as exc:
+            errors.append(exc)
+    worker.join(timeout=30)
+    assert errors == []
+    assert out.closed_attempts == [attempt_id]
