@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     phone_visible_digits: int = Field(default=4, ge=0, le=11)
     #: Seconds of wrap-up after coding a call before the console takes the next one by itself.
     wrap_up_seconds: int = Field(default=45, ge=0, le=3600)
+    #: Service seconds after which a dropped call nobody coded is coded automatically (docs/recovery.md).
+    recover_code_after_seconds: int = Field(default=600, ge=0, le=86400)
     #: Longest life of one live-event stream; the browser's EventSource then reconnects by itself.
     sse_max_seconds: float = Field(default=3600.0, gt=0)
     # The live rooms (cati/live, docs/live.md): alert when a seat is ready without a call or paused

@@ -41,6 +41,7 @@ from cati.models import (
     CaseStatus,
     District,
     ExchangePrefix,
+    InterviewerSeat,
     QuotaCell,
 )
 from dialer.ami.outcomes import CallOutcome
@@ -888,6 +889,19 @@ class ReconcileResult:
     with_interviewer: list[int]
 
 
+def _lock_seats_holding(
+    session: Session, *, attempt_id: int | None = None, case_id: int | None = None
+) -> None:
+    """Row-lock the seats holding this attempt (or case): the seat before the case, the order every
+    writer uses (campaign share -> seat -> case -> attempt; docs/recovery.md)."""
+    query = select(InterviewerSeat.user_id).order_by(InterviewerSeat.user_id)
+    if attempt_id is not None:
+        query = query.where(InterviewerSeat.current_attempt_id == attempt_id)
+    else:
+        query = query.where(InterviewerSeat.current_case_id == case_id)
+    session.execute(query.with_for_update()).all()
+
+
 def reconcile_open_attempts(
     session: Session,
     open_channel_ids: Iterable[str],
@@ -901,20 +915,24 @@ def reconcile_open_attempts(
     ``open_channel_ids`` are the ChannelIds the PBX reports (CoreShowChannels); ``node`` limits the
     check to attempts this dialer started. A closed attempt gets outcome ``lost``; its case, if
     still ``dialling``, is scheduled again after the short ``lost`` delay. A case already with an
-    interviewer stays ``interviewing``: the interviewer records its outcome. Nothing is dialled
-    here, so no number can end up in two calls.
+    interviewer stays ``interviewing``: the caller moves the seat (``console.line_gone``) and the
+    interviewer (or the automatic coder) records its outcome. Nothing is dialled here, so no number
+    can end up in two calls. Locks: campaign (share), the seat holding the attempt, case, attempt.
     """
     now = _check_now(now)
     alive = set(open_channel_ids)
-    query = select(Attempt.id, Attempt.channel_id).where(Attempt.ended_at.is_(None)).order_by(Attempt.id)
+    query = select(Attempt.id, Attempt.channel_id, Attempt.campaign_id).where(Attempt.ended_at.is_(None))
+    query = query.order_by(Attempt.id)
     if node is not None:
         query = query.where(Attempt.dialer_node == node)
     closed: list[int] = []
     rescheduled: list[int] = []
     kept: list[int] = []
-    for attempt_id, channel_id in session.execute(query).all():
+    for attempt_id, channel_id, campaign_id in session.execute(query).all():
         if channel_id in alive:
             continue
+        share_lock(session, campaign_id)
+        _lock_seats_holding(session, attempt_id=attempt_id)
         a, c, _ = _attempt_and_case(session, attempt_id)
         if a.ended_at is not None:  # its result arrived meanwhile
             continue
@@ -955,6 +973,69 @@ def reconcile_open_attempts(
             kept.append(c.id)
     session.flush()
     return ReconcileResult(closed, rescheduled, kept)
+
+
+def stranded_cases(session: Session) -> list[int]:
+    """Cases ``dialling``/``interviewing`` with no open attempt and no seat holding them (a crash
+    between two writes, a seat cleared by hand): nobody would ever move them again."""
+    held = select(InterviewerSeat.current_case_id).where(InterviewerSeat.current_case_id.is_not(None))
+    open_attempt = select(Attempt.case_id).where(Attempt.ended_at.is_(None))
+    return list(
+        session.execute(
+            select(Case.id)
+            .where(
+                Case.status.in_([s.value for s in states.IN_CALL]),
+                Case.id.not_in(held),
+                Case.id.not_in(open_attempt),
+            )
+            .order_by(Case.id)
+        ).scalars()
+    )
+
+
+def settle_stranded_case(session: Session, case_id: int, now: dt.datetime, *, actor: str = SYSTEM) -> bool:
+    """Give a stranded case (``stranded_cases``) back to the scheduler with its last call's code
+    (a lost call: the short ``lost`` retry delay). Returns False when it is no longer stranded."""
+    now = _check_now(now)
+    campaign_id = session.execute(select(Case.campaign_id).where(Case.id == case_id)).scalar_one()
+    share_lock(session, campaign_id)
+    _lock_seats_holding(session, case_id=case_id)
+    if (
+        session.execute(
+            select(InterviewerSeat.user_id).where(InterviewerSeat.current_case_id == case_id)
+        ).first()
+        is not None
+    ):
+        return False
+    c = _lock_case(session, case_id)
+    if c.status not in {s.value for s in states.IN_CALL} or _open_attempt(session, c.id) is not None:
+        return False
+    last = session.execute(
+        select(Attempt.disposition)
+        .where(Attempt.case_id == c.id)
+        .order_by(Attempt.started_at.desc(), Attempt.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    was = c.status
+    code: str | None = None
+    if was == CaseStatus.dialling.value:
+        # a hand-out whose call was never placed (an ended call would have moved the case)
+        release_case(session, c, now=now)
+    else:
+        code = last or call_disposition(CallOutcome.LOST, answered=True)
+        ctx = campaign_rules(session, campaign_id)
+        _apply(session, ctx, c, code, now, actor=actor, retry_reason=RetryReason.lost)
+    audit.record(
+        session,
+        actor=actor,
+        action="case.recovered",
+        object_type="case",
+        object_id=c.id,
+        details={"from": was, "to": c.status, "disposition": code},
+        at=now,
+    )
+    session.flush()
+    return True
 
 
 def case_final_disposition(session: Session, case: Case) -> str:

@@ -141,6 +141,7 @@ def banner(
     show_default=True,
     help="Language of the terminal output: 中文 (zh-CN) first, en for English.",
 )
+@click.option("--ack-log", type=click.Path(dir_okay=False, path_type=Path), default=None, hidden=True)
 def demo(
     host: str,
     port: int,
@@ -153,6 +154,7 @@ def demo(
     exit_when_done: bool,
     prepare_only: bool,
     lang: str,
+    ack_log: Path | None,
 ) -> None:
     """Run the whole survey on SQLite with the simulated PBX and simulated interviewers."""
     base = load_settings(data_dir)
@@ -166,6 +168,7 @@ def demo(
         districts=districts,
         exit_when_done=exit_when_done,
         lang="en" if lang.lower() == "en" else "zh-CN",
+        ack_log=ack_log,
     )
     from cati.demo.run import demo_settings
 

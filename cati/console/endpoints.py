@@ -142,6 +142,9 @@ class DispositionBody(BaseModel):
     appointment_at: str | None = Field(default=None, max_length=40)
     same_interviewer: bool = False
     note: str | None = Field(default=None, max_length=2000)
+    #: The line had dropped and the respondent called back / the interview was completed by other
+    #: means: needed (and audited) to record a 1.1/1.2 on answers saved after the drop.
+    completed_elsewhere: bool = False
 
 
 def _appointment(session: Session, user: User, raw: str | None) -> dt.datetime | None:
@@ -284,6 +287,7 @@ def disposition(
         appointment_at=_appointment(session, me, body.appointment_at),
         same_interviewer=body.same_interviewer,
         note=body.note or None,
+        completed_elsewhere=body.completed_elsewhere,
         now=_now(request),
     )
     _hangup_later(request, tasks, attempt_id)

@@ -193,6 +193,87 @@ def _clear_case(seat: InterviewerSeat) -> None:
     seat.current_interview_id = None
 
 
+def needs_code(session: Session, seat: InterviewerSeat) -> bool:
+    """A ``wrap_up`` seat whose call is still to be coded: the line went away before the interviewer
+    coded it (``line_gone``). Its case is still ``interviewing`` and the seat's attempt is the case's last."""
+    if seat.status != S.wrap_up.value or seat.current_case_id is None or seat.current_attempt_id is None:
+        return False
+    c = session.get(Case, seat.current_case_id)
+    # interviewing, not dialling: a coded case handed out again for a preview is dialling with no
+    # new attempt yet; an interviewing case's last attempt is the call that connected it
+    if c is None or c.status != CaseStatus.interviewing.value:
+        return False
+    last = session.execute(
+        select(Attempt.id)
+        .where(Attempt.case_id == c.id)
+        .order_by(Attempt.started_at.desc(), Attempt.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return last == seat.current_attempt_id
+
+
+def _refuse_uncoded(session: Session, seat: InterviewerSeat) -> None:
+    """A seat with a dropped call still to code may not leave it (the case would have no owner)."""
+    if needs_code(session, seat):
+        raise Conflict(code="seat.code_call_first")
+
+
+def line_dropped_at(session: Session, seat: InterviewerSeat) -> dt.datetime | None:
+    """When the seat's call ended (None: the line is up, or there is no call)."""
+    if seat.current_attempt_id is None:
+        return None
+    attempt = session.get(Attempt, seat.current_attempt_id)
+    return None if attempt is None else _aware(attempt.ended_at)
+
+
+def saved_after_drop(session: Session, interview_id: int, dropped_at: dt.datetime) -> int:
+    """How many interview actions were saved after the line dropped (they cannot come from the call)."""
+    rows = session.execute(select(AnswerEvent.at).where(AnswerEvent.interview_id == interview_id)).scalars()
+    return sum(1 for at in rows if (_aware(at) or dropped_at) > dropped_at)
+
+
+def line_gone(session: Session, *, attempt_id: int, now: dt.datetime, why: str) -> str | None:
+    """Recovery: the seat holding this attempt lost its call (attempt ended, lost, channel gone).
+
+    A ``reserved`` seat goes back to ready; an ``on_call`` seat goes to ``wrap_up`` with its case
+    and interview kept (resumable) for the interviewer to code (``needs_code``), or for
+    ``auto_code`` after the timeout. Returns the seat's new status (None: no seat held it).
+    The caller has taken the seat's lock before the case's (campaign, seat, case, attempt).
+    """
+    now = _check_now(now)
+    user_id = session.execute(
+        select(InterviewerSeat.user_id).where(InterviewerSeat.current_attempt_id == attempt_id)
+    ).scalar_one_or_none()
+    if user_id is None:
+        return None
+    seat = lock_seat(session, user_id, create=False)
+    if seat.current_attempt_id != attempt_id:
+        return None
+    if seat.status == S.reserved.value:
+        _move(session, seat, S.ready, now, why)
+        _clear_case(seat)
+    elif seat.status == S.on_call.value:
+        _move(session, seat, S.wrap_up, now, f"line dropped: {why}")
+        audit.record(
+            session,
+            actor=cases.SYSTEM,
+            action="seat.line_dropped",
+            object_type="seat",
+            object_id=seat.user_id,
+            details={
+                "attempt_id": attempt_id,
+                "case_id": seat.current_case_id,
+                "interview_id": seat.current_interview_id,
+                "why": why,
+            },
+            at=now,
+        )
+    else:
+        return seat.status
+    session.flush()
+    return seat.status
+
+
 def release_seat(session: Session, user_id: int, *, now: dt.datetime, reason: str) -> None:
     """reserved -> ready: the call placed for this interviewer was not answered (or was skipped).
 
@@ -399,6 +480,7 @@ def go_ready(
     """Take calls: offline/paused/wrap_up -> ready. The shift starts (figures reset) on leaving offline."""
     now = _check_now(now)
     seat = lock_seat(session, user.id)
+    _refuse_uncoded(session, seat)
     campaign = _campaign_for_seat(session, seat, campaign_id)
     if seat.status in {s.value for s in states.HOLDS_CASE} and seat.campaign_id != campaign.id:
         raise Conflict(code="seat.finish_case_first")
@@ -443,6 +525,7 @@ def pause(session: Session, user: User, *, reason: str, now: dt.datetime) -> Int
     if reason not in states.PAUSE_REASONS:
         raise Invalid(code="seat.unknown_pause_reason", params={"reason": reason})
     seat = lock_seat(session, user.id)
+    _refuse_uncoded(session, seat)
     if seat.status == S.reserved.value:
         _hand_back_preview(session, seat, now)
     _move(session, seat, S.paused, now, f"pause: {reason}")
@@ -469,6 +552,7 @@ def go_offline(session: Session, user: User, *, now: dt.datetime) -> Interviewer
     seat = lock_seat(session, user.id)
     if seat.status == S.offline.value:
         return seat
+    _refuse_uncoded(session, seat)
     _move(session, seat, S.offline, now, "offline")
     seat.pause_reason = None
     _clear_case(seat)
@@ -516,6 +600,11 @@ def log_out_seat(
         )
     if SeatStatus(was) not in states.LOG_OUT_FROM:
         raise Conflict(f"座席状态为 {was}，不能签退 / a seat that is {was} cannot be logged out")
+    if needs_code(session, seat):
+        raise Conflict(
+            "该座席的通话已断线但尚未编码，不能签退：请访问员编码，或等待自动编码 / "
+            "the seat's dropped call is not coded yet: let the interviewer code it, or wait for auto-coding"
+        )
     if was == S.reserved.value:
         _hand_back_preview(session, seat, now)
     _move(session, seat, S.offline, now, "logged out by a supervisor")
@@ -724,7 +813,8 @@ def interview_action(
         raise Invalid(code="interview.unknown_action", params={"action": action})
     _ensure_open_for_seat(session, user.id)
     seat = lock_seat(session, user.id)
-    if seat.status != S.on_call.value or seat.current_interview_id is None:
+    in_hand = seat.status == S.on_call.value or needs_code(session, seat)  # notes after a drop
+    if not in_hand or seat.current_interview_id is None:
         raise Conflict(code="seat.no_interview", params={"status": seat_word(seat.status)})
     loaded = load_interview(session, seat.current_interview_id, lock=True)
     if loaded.row.version != version:
@@ -868,6 +958,8 @@ def record_disposition(
     appointment_at: dt.datetime | None = None,
     same_interviewer: bool = False,
     note: str | None = None,
+    completed_elsewhere: bool = False,
+    actor: str | None = None,
 ) -> tuple[InterviewerSeat, int | None]:
     """The interviewer codes the call: on_call -> wrap_up. Returns the seat and the attempt to hang up.
 
@@ -875,7 +967,14 @@ def record_disposition(
     schedules a retry or appointment, or closes the case and counts a complete). The interview is
     finished unless the choice keeps it for the next call (appointment, call later) while it is
     still asking; a still-open call is closed here and its attempt id returned for the dialer.
+
+    A seat in ``wrap_up`` whose dropped call is not coded yet (``needs_code``) codes it here too.
+    When actions were saved after the line dropped, a 1.1 or 1.2 needs ``completed_elsewhere``
+    (the respondent called back / completed by other means: audited), else 409
+    ``disposition.line_dropped``; any other choice records its own code and the interview is not
+    valid for scoring. ``actor`` is the automatic coder's name (default: the interviewer).
     """
+    who = actor or user.username
     now = _check_now(now)
     choice = CHOICE_BY_CODE.get(code)
     if choice is None:
@@ -888,8 +987,10 @@ def record_disposition(
         raise Invalid(code="disposition.note_too_long", params={"max": 2000})
     _ensure_open_for_seat(session, user.id)
     seat = lock_seat(session, user.id)
-    if seat.status != S.on_call.value or seat.current_case_id is None:
+    was_on_call = seat.status == S.on_call.value
+    if not (was_on_call or needs_code(session, seat)) or seat.current_case_id is None:
         raise Conflict(code="seat.no_call_to_code", params={"status": seat_word(seat.status)})
+    dropped_at = line_dropped_at(session, seat)
     c = session.get(Case, seat.current_case_id)
     assert c is not None
     loaded = None
@@ -898,11 +999,18 @@ def record_disposition(
         loaded = load_interview(session, seat.current_interview_id, lock=True)
     aapor = choice.aapor
     before = 0
+    dead_line = False
     if loaded is not None:
         before = len(loaded.engine.events)
         if not loaded.engine.is_final and not choice.resumable:
             loaded.engine.break_off(now)  # ends here: the rule judges it as it stands
         aapor = _aapor_for(choice, loaded.engine)
+        after_drop = 0 if dropped_at is None else saved_after_drop(session, loaded.row.id, dropped_at)
+        if after_drop and aapor in ("1.1", "1.2") and not completed_elsewhere:
+            if choice.code in ("complete", "partial"):
+                raise Conflict(code="disposition.line_dropped", params={"after": after_drop})
+            aapor = choice.aapor  # the rule cannot vouch for answers taken on a dead line
+            dead_line = True
     elif choice.code in {"complete", "screened_out", "partial"}:
         raise Conflict(code="disposition.no_interview", params={"choice": localized(choice.zh, choice.en)})
     cases.record_interviewer_outcome(
@@ -913,7 +1021,7 @@ def record_disposition(
         appointment_at=appointment_at,
         appointment_interviewer_id=user.id if (same_interviewer and appointment_at) else None,
         note=note,
-        actor=user.username,
+        actor=who,
     )
     if loaded is not None:
         engine, row = loaded.engine, loaded.row
@@ -923,7 +1031,8 @@ def record_disposition(
             row.finished = True
             row.ended_at = now
             row.disposition = aapor
-            row.valid_for_scoring = engine.valid_for_scoring  # the rule: 1.1 exactly when valid
+            # the rule: 1.1 exactly when valid (never for answers taken on a dead line)
+            row.valid_for_scoring = engine.valid_for_scoring and not dead_line
             row.scoring_rule = loaded.instrument.policy.label
             row.score_row = engine.score_row()
             row.problems_text = _suggestions(engine, loaded.instrument)
@@ -934,7 +1043,7 @@ def record_disposition(
         attempt = session.get(Attempt, seat.current_attempt_id)
         if attempt is not None:
             if attempt.ended_at is None:
-                cases.record_call_result(session, attempt, outcome="answered", now=now, actor=user.username)
+                cases.record_call_result(session, attempt, outcome="answered", now=now, actor=who)
                 hang_up = attempt.id
             start = _aware(attempt.connected_at) or _aware(attempt.answered_at)
             end = _aware(attempt.ended_at) or now
@@ -944,10 +1053,15 @@ def record_disposition(
     if aapor == "1.1":
         seat.shift_completes += 1
         announce_dialling_finished(session, c.campaign_id)  # the last complete fills the last cell
-    _move(session, seat, S.wrap_up, now, f"coded {aapor}")
+    if was_on_call:
+        _move(session, seat, S.wrap_up, now, f"coded {aapor}")
+    else:  # coded from wrap_up (the line had dropped): the seat's wrap-up starts now
+        seat.status_since = now
+        seat.updated_at = now
+        _notify(session, seat, f"coded {aapor}")
     audit.record(
         session,
-        actor=user.username,
+        actor=who,
         action="console.disposition",
         object_type="case",
         object_id=c.id,
@@ -958,6 +1072,9 @@ def record_disposition(
             "interview_id": seat.current_interview_id,
             "appointment_at": appointment_at.isoformat() if appointment_at else None,
             "same_interviewer": bool(same_interviewer and appointment_at),
+            "line_dropped_at": dropped_at.isoformat() if dropped_at else None,
+            "completed_elsewhere": completed_elsewhere,
+            "dead_line": dead_line,
             **_interview_outcome(loaded, added),
         },
         at=now,
@@ -965,6 +1082,47 @@ def record_disposition(
     )
     session.flush()
     return seat, hang_up
+
+
+#: The actor of dispositions recorded by ``auto_code``.
+AUTO_CODER = "system:recovery"
+
+
+def auto_choice(session: Session, seat: InterviewerSeat) -> str:
+    """What the automatic coder records for a dropped call nobody coded (docs/recovery.md).
+
+    No interview: hung up before screening (3.21). An interview still asking: ``callback`` (2.35),
+    the interview kept to be resumed on the next call. An ended interview: the scoring policy's
+    choice, but a 1.1/1.2 only when nothing was saved after the line dropped (else break-off).
+    """
+    if seat.current_interview_id is None:
+        return "no_screener"
+    loaded = load_interview(session, seat.current_interview_id)
+    if not loaded.engine.is_final:
+        return "callback"
+    choice = rule_choice(loaded.engine) or "break_off"
+    dropped_at = line_dropped_at(session, seat)
+    if (
+        choice in ("complete", "partial")
+        and dropped_at is not None
+        and saved_after_drop(session, loaded.row.id, dropped_at)
+    ):
+        return "break_off"
+    return choice
+
+
+def auto_code(session: Session, user_id: int, *, now: dt.datetime) -> str | None:
+    """Code the dropped call of a ``wrap_up`` seat nobody coded in time; returns the choice (or None)."""
+    now = _check_now(now)
+    _ensure_open_for_seat(session, user_id)
+    seat = lock_seat(session, user_id, create=False)
+    if not needs_code(session, seat):
+        return None
+    user = session.get(User, user_id)
+    assert user is not None
+    choice = auto_choice(session, seat)
+    record_disposition(session, user, code=choice, now=now, actor=AUTO_CODER)
+    return choice
 
 
 def _scored_for_log(instrument: Instrument, scored: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -1020,6 +1178,7 @@ def finish_wrap_up(session: Session, user: User, *, now: dt.datetime) -> Intervi
     seat = lock_seat(session, user.id)
     if seat.status != S.wrap_up.value:
         raise Conflict(code="seat.not_wrap_up", params={"status": seat_word(seat.status)})
+    _refuse_uncoded(session, seat)
     _move(session, seat, S.ready, now, "next call")
     _clear_case(seat)
     session.flush()

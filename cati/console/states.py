@@ -22,7 +22,11 @@ only if every path that moves a seat is listed here and nowhere else.
                                                 not dialled: the case goes back to the queue; a seat
                                                 with a call being placed or on a call is refused)
 
-A dropped line while ``on_call`` does not move the seat: the interviewer still codes the case.
+A dropped line while ``on_call`` does not move the seat at once: the interviewer still codes the
+case. Recovery (``cati.console.recovery``) moves an ``on_call`` seat whose call is gone (lost at a
+restart, or ended longer than ``CATI_RECOVER_CODE_AFTER_SECONDS`` ago) ``on_call -> wrap_up`` with the
+case and interview kept: a ``wrap_up`` seat whose case is still in a call (``console.needs_code``)
+must code it (or it is coded automatically) before it may go ready, pause, offline or be logged out.
 """
 
 from __future__ import annotations

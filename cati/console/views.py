@@ -15,7 +15,14 @@ from sqlalchemy.orm import Session
 from cati.campaigns.instruments import campaign_instrument
 from cati.cases.service import dialling_outlook
 from cati.console.labels import item_label, label_pair
-from cati.console.service import CHOICES, Loaded, load_interview, rule_choice
+from cati.console.service import (
+    CHOICES,
+    Loaded,
+    load_interview,
+    needs_code,
+    rule_choice,
+    saved_after_drop,
+)
 from cati.messages import render
 from cati.models import (
     Attempt,
@@ -196,11 +203,18 @@ def current_view(
     attempt = session.get(Attempt, seat.current_attempt_id) if seat.current_attempt_id else None
     interview = None
     inst: Instrument | None = None
+    dropped_at = attempt.ended_at if attempt is not None else None
+    if dropped_at is not None and dropped_at.tzinfo is None:
+        dropped_at = dropped_at.replace(tzinfo=dt.UTC)
+    after_drop = 0
+    to_code = seat.status == SeatStatus.on_call.value or needs_code(session, seat)
     if seat.current_interview_id is not None:
         loaded = load_interview(session, seat.current_interview_id)
         interview = interview_view(loaded)
         if loaded.row.campaign_id == c.campaign_id:
             inst = loaded.instrument
+        if dropped_at is not None and not loaded.row.finished:
+            after_drop = saved_after_drop(session, loaded.row.id, dropped_at)
     if inst is None:
         campaign = session.get(Campaign, c.campaign_id)
         inst = campaign_instrument(campaign) if campaign is not None else None
@@ -221,6 +235,11 @@ def current_view(
         "stratum_label": stratum_label,
         "phone_masked": mask_phone(c.phone_number, visible_digits),
         "call": _call_state(attempt),
+        # The line dropped before the call was coded (对方已挂断): the console says so; a 1.1/1.2
+        # on actions saved after the drop needs ``completed_elsewhere`` (docs/recovery.md).
+        "line_dropped": dropped_at is not None and to_code,
+        "saved_after_drop": after_drop,
+        "to_code": to_code,
         "appointment": (
             {"at": _iso(c.appointment_at, tz), "note": c.appointment_note} if c.appointment_at else None
         ),

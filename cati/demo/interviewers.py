@@ -22,6 +22,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -86,6 +87,9 @@ class CrewConfig:
     #: the same millisecond; a stampede of logins only measures the password hashing).
     stagger_seconds: float = 0.1
     request_timeout: float = 30.0
+    #: Append one JSON line per interview action the server acknowledged (200), written before the
+    #: next request: the fault-injection test checks every acknowledged answer is stored.
+    ack_log: Path | None = None
 
 
 class SimInterviewer:
@@ -242,7 +246,8 @@ class SimInterviewer:
             events = asyncio.create_task(self._events(stop), name=f"events-{self.username}")
         try:
             body = {} if self.config.campaign_id is None else {"campaign_id": self.config.campaign_id}
-            await self._post_state("ready", "ready", body)
+            # 409: a call left in hand by an earlier run (a dropped call to code first): _step codes it
+            await self._post_state("ready", "ready", body, ok=(200, 409))
             while not stop.is_set():
                 try:
                     await self._step(stop)
@@ -258,17 +263,31 @@ class SimInterviewer:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await events
             with contextlib.suppress(Exception):
-                state = await self.state()
-                if state["seat"]["status"] == "wrap_up":
-                    await self._post_state("next", "next", ok=(200, 409))
-                if state["seat"]["status"] in ("ready", "paused", "wrap_up"):
-                    await self._post_state("offline", "offline", ok=(200, 409))
+                await self._leave()
+
+    async def _leave(self) -> None:
+        """End of shift: code a call that reached the seat after the last step, then go offline
+        straight from wrap-up (via ready the dialer could hand over one more call nobody takes)."""
+        for _ in range(20):
+            state = await self.state()
+            status, current = state["seat"]["status"], state.get("current")
+            if current is not None and current.get("to_code"):
+                await self._code_dropped(current)
+                continue
+            if status in ("ready", "paused", "wrap_up"):
+                await self._post_state("offline", "offline", ok=(200, 409))
+                continue
+            if status == "offline":
+                return
+            await asyncio.sleep(0.2)  # a call being placed for this seat: wait for its outcome
 
     async def _step(self, stop: asyncio.Event) -> None:
         state = self._take_pushed() or await self.state()
         status = state["seat"]["status"]
         current = state.get("current")
-        if status == "on_call" and current is not None:
+        if current is not None and current.get("to_code") and current.get("line_dropped"):
+            await self._code_dropped(current)  # after a restart: the call was lost, code what is known
+        elif status == "on_call" and current is not None:
             await self._take_call(state)
         elif status == "reserved" and current is not None and current["call"]["state"] == "preview":
             await self._pause((2.0, 8.0))  # reads the case, then starts the call
@@ -318,6 +337,23 @@ class SimInterviewer:
                 "language": "language",
                 "interview": "no_screener",
             }[who.plan]
+        await self._code(code)
+
+    async def _code_dropped(self, current: dict[str, Any]) -> None:
+        """The line dropped before this call was coded (对方已挂断): code what the interview shows,
+        as a person would: the rule's choice for an ended interview (never a complete on answers
+        saved after the drop), ``callback`` for one still asking (it is resumed on the next call)."""
+        view = current.get("interview")
+        if view is None:
+            code = "no_screener"
+        elif view.get("finished"):
+            code = "break_off"  # never reached: a finished interview is coded
+        elif view.get("rule", {}).get("choice") is None:
+            code = "callback"
+        else:
+            code = str(view["rule"]["choice"])
+            if code in ("complete", "partial") and current.get("saved_after_drop"):
+                code = "break_off"
         await self._code(code)
 
     async def _interview(self, view: dict[str, Any], who: Respondent) -> str:
@@ -379,6 +415,11 @@ class SimInterviewer:
             return dict(fresh)
         self.stats.actions_ok[action] += 1
         data: dict[str, Any] = response.json()
+        if self.config.ack_log is not None and item_id is not None:
+            line = {"interview_id": data.get("id"), "version": data.get("version"), "action": action}
+            line |= {"item_id": item_id, "value": value}
+            with self.config.ack_log.open("a", encoding="utf-8") as out:
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
         return data
 
     async def _code(

@@ -74,6 +74,8 @@ class DemoOptions:
     exit_when_done: bool = False
     #: The terminal's language: zh-CN first, ``en`` with ``cati demo --lang en``.
     lang: str = "zh-CN"
+    #: The crew logs every acknowledged interview action here (the fault-injection test).
+    ack_log: Path | None = None
 
     def t(self, key: str, **fields: Any) -> str:
         """A line of the demo's terminal output in ``lang`` (``cati.web.catalogs.cli_demo``)."""
@@ -370,6 +372,7 @@ async def run_demo(
         seed=options.seed,
         now=clock.now,
         line_kind=line_kind,
+        ack_log=options.ack_log,
     )
     logins = [(a.username, a.password) for a in setup.simulated]
     crew_task = asyncio.create_task(run_crew(crew_config, logins, crew_stop, stats=stats), name="crew")

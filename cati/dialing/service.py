@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cati.cases import service as cases
 from cati.clock import Clock
+from cati.console import recovery
 from cati.console import service as console
 from cati.db import transaction
 from cati.dialing.control import DialerUnavailable
@@ -194,6 +195,7 @@ class DialerService:
         topup_seconds: float = 30.0,
         pacer_factory: PacerFactory = default_pacer,
         latency_window: int = 5000,
+        sweep_seconds: float = 5.0,
     ) -> None:
         self.settings = settings
         self.factory = factory
@@ -233,6 +235,11 @@ class DialerService:
             "errors": 0,
         }
         self.last_reconcile: dict[str, Any] | None = None
+        #: Real seconds between recovery sweeps (after the first reconciliation).
+        self.sweep_seconds = sweep_seconds
+        self._swept_reconciled = False
+        self._next_sweep = 0.0
+        self.last_recovery: dict[str, Any] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -438,6 +445,7 @@ class DialerService:
                 for cid, st in self._campaigns.items()
             },
             "last_reconcile": self.last_reconcile,
+            "last_recovery": self.last_recovery,
         }
 
     # -- the loop ----------------------------------------------------------------------------
@@ -450,6 +458,8 @@ class DialerService:
             try:
                 if self._reconcile_pending and self._link_up():
                     await self._reconcile_db()
+                if self._swept_reconciled and time.monotonic() >= self._next_sweep:
+                    await self._sweep()
                 if self._link_up():
                     await self._tick()
             except asyncio.CancelledError:
@@ -458,6 +468,17 @@ class DialerService:
                 self.counters["errors"] += 1
                 log.exception("dialer tick failed")
                 await asyncio.sleep(self.tick_seconds)
+
+    async def _sweep(self) -> None:
+        """Recovery's periodic pass (cati/console/recovery.py); first run right after the start's
+        reconciliation, so a restart after a crash frees its seats and cases at once."""
+        self._swept_reconciled = True
+        self._next_sweep = time.monotonic() + self.sweep_seconds
+        found = await asyncio.to_thread(self._db_sweep)
+        if found.any():
+            self.last_recovery = {"at": self.clock.now().isoformat(), **found.summary()}
+            self.bus.publish("dialer", "dialer", self.status())
+            self.wake()
 
     def _link_up(self) -> bool:
         return self.client is not None and self.client.state is LinkState.UP
@@ -883,8 +904,9 @@ class DialerService:
             "at": self.clock.now().isoformat(),
             "closed_attempts": len(result.closed_attempts),
             "rescheduled_cases": len(result.rescheduled_cases),
-            "with_interviewer": len(result.with_interviewer),
+            "with_interviewer": len(result.to_code),
         }
+        await self._sweep()
         self.bus.publish("dialer", "dialer", self.status())
 
     async def _adopt(self, found: _Orphan) -> None:
@@ -1194,17 +1216,18 @@ class DialerService:
                 )
             return out
 
-    def _db_reconcile(self, alive: set[str]) -> cases.ReconcileResult:
+    def _db_reconcile(self, alive: set[str]) -> recovery.Recovered:
+        out = recovery.Recovered()
         with transaction(self.factory) as s:
-            result = cases.reconcile_open_attempts(s, alive, self._now(), node=self.node)
-            # seats still holding a call that reconciliation closed
-            now = self._now()
-            for attempt_id in result.closed_attempts:
-                # an on_call seat keeps its case for coding; a reserved one goes back to ready
-                _guarded(s, _call_ended_step(s, attempt_id, now))
-            if result.closed_attempts:
-                log.warning("dialer: reconciliation closed %d open attempt(s)", len(result.closed_attempts))
-            return result
+            # seats are locked before cases (campaign share -> seat -> case -> attempt); an on_call
+            # seat goes to wrap_up with its call to code, a reserved one back to ready
+            recovery.reconcile(s, alive, self._now(), node=self.node, into=out)
+        if out.closed_attempts:
+            log.warning("dialer: reconciliation closed %d open attempt(s)", len(out.closed_attempts))
+        return out
+
+    def _db_sweep(self) -> recovery.Recovered:
+        return recovery.sweep(self.factory, self._now, code_after_s=self.settings.recover_code_after_seconds)
 
 
 def paused_for(s: Session, campaign: Campaign, district_id: int, stratum: str) -> str | None:
@@ -1227,10 +1250,6 @@ def paused_for(s: Session, campaign: Campaign, district_id: int, stratum: str) -
     if closed is not None:
         return "该配额单元已被督导关闭 / a supervisor closed this quota cell"
     return None
-
-
-def _call_ended_step(s: Session, attempt_id: int, now: dt.datetime) -> Callable[[], object]:
-    return lambda: console.call_ended(s, attempt_id=attempt_id, now=now)
 
 
 def _guarded(s: Session, step: Callable[[], object]) -> None:

@@ -41,6 +41,11 @@ ZH: Final[dict[str, str]] = {
     "console_errors.seat.move_not_allowed": "当前状态是“{status}”，不能转为“{target}”。",
     "console_errors.seat.unknown_pause_reason": "未知的暂停原因“{reason}”。",
     "console_errors.seat.finish_case_first": "请先完成手上的样本，再更换调查项目。",
+    "console_errors.seat.code_call_first": "对方已挂断，这通电话还没有编码：请先选择访问结果。",
+    "console_errors.disposition.line_dropped": (
+        "对方已挂断：挂断后又保存了 {after} 项回答，不能直接记为完成或部分完成。"
+        "如受访者回拨或已通过其他方式完成访问，请勾选“受访者回拨/以其他方式完成”后再提交。"
+    ),
     "console_errors.seat.call_being_placed": "正在为您拨打电话，请等待接通或未接通后再操作。",
     "console_errors.preview.not_preview": "调查项目 {campaign} 采用{mode}，电话会自动接入，不需要取号。",
     "console_errors.preview.no_case": "没有正在预览的号码，请先按 N 取下一个号码。",
@@ -156,6 +161,14 @@ EN: Final[dict[str, str]] = {
     "console_errors.seat.press_ready_first": "Your seat is “{status}”: press F2 (Ready) first.",
     "console_errors.seat.move_not_allowed": "Your seat is “{status}”: it cannot go to “{target}”.",
     "console_errors.seat.unknown_pause_reason": "Unknown reason for a pause “{reason}”.",
+    "console_errors.seat.code_call_first": (
+        "The line dropped and this call is not coded yet: choose its outcome first."
+    ),
+    "console_errors.disposition.line_dropped": (
+        "The line dropped: {after} answer(s) were saved after it, so the interview cannot be recorded "
+        "as complete or partial. If the respondent called back or completed it by other means, tick "
+        "“respondent called back / completed by other means” and submit again."
+    ),
     "console_errors.seat.finish_case_first": "Finish the case in hand before changing campaign.",
     "console_errors.seat.call_being_placed": (
         "A call is being placed for you: wait until it is answered or fails."

@@ -181,6 +181,8 @@
     $("fig-talk").textContent = fmtDuration(s.shift.talk_seconds);
 
     const cur = s.current;
+    // A call in hand to code: on a call, or in wrap-up after the line dropped (recovery)
+    const inCall = seat === "on_call" || (seat === "wrap_up" && !!cur && !!cur.to_code);
     const preview = s.campaign && s.campaign.dialling_mode === "preview";
     $("btn-ready").disabled = !["offline", "paused", "wrap_up"].includes(seat);
     $("btn-pause").disabled = !["offline", "ready", "paused", "wrap_up"].includes(seat) &&
@@ -196,6 +198,7 @@
       $("case-attempts").textContent = cur.attempts_count;
       $("case-call").textContent = t("console.call." + cur.call.state);
       $("case-call").dataset.call = cur.call.state;
+      $("line-dropped").hidden = !cur.line_dropped;
       const appt = $("case-appointment");
       appt.hidden = !cur.appointment;
       if (cur.appointment) {
@@ -208,11 +211,11 @@
     $("btn-dial").hidden = !isPreview;
     $("btn-preview-next").hidden = true;
     $("btn-hangup").hidden = !(seat === "on_call" && cur && cur.call.state === "connected");
-    $("btn-code").hidden = !(seat === "on_call" && mode !== "disposition" && mode !== "appointment");
+    $("btn-code").hidden = !(inCall && mode !== "disposition" && mode !== "appointment");
 
     // main area
     const iv = cur && cur.interview;
-    const showScript = seat === "on_call" && iv;
+    const showScript = inCall && iv;
     $("script").hidden = !showScript;
     $("idle").hidden = !!showScript || seat === "wrap_up";
     if (!showScript) {
@@ -227,15 +230,17 @@
       $("btn-preview-next-main").hidden = !(seat === "ready" && preview);
     }
     if (showScript) renderInterview(iv);
-    if (seat !== "on_call" && (mode === "disposition" || mode === "appointment")) mode = "main";
-    $("disposition").hidden = !(seat === "on_call" && (mode === "disposition" || mode === "appointment"));
+    if (!inCall && (mode === "disposition" || mode === "appointment")) mode = "main";
+    $("disposition").hidden = !(inCall && (mode === "disposition" || mode === "appointment"));
+    $("disp-elsewhere-row").hidden = !(cur && cur.line_dropped);
+    if (!cur || !cur.line_dropped) $("disp-elsewhere").checked = false;
     if (!$("disposition").hidden) renderDispositions();
     $("appointment-form").hidden = mode !== "appointment";
     $("pause-panel").hidden = mode !== "pause";
     renderWrapUp(s);
 
     let help = t("console.keys.idle");
-    if (seat === "on_call") help = t("console.keys.question");
+    if (inCall) help = t("console.keys.question");
     else if (seat === "ready" && preview) help = t("console.keys.preview") + " · " + help;
     $("keys-help").textContent = help;
   }
@@ -372,7 +377,9 @@
       at.focus();
       return;
     }
-    const s = await act("/disposition", { code: d.code });
+    const body = { code: d.code };
+    if (!$("disp-elsewhere-row").hidden && $("disp-elsewhere").checked) body.completed_elsewhere = true;
+    const s = await act("/disposition", body);
     if (s) mode = "main";
   }
 
@@ -399,7 +406,7 @@
   }
 
   function renderWrapUp(s) {
-    const show = s.seat.status === "wrap_up";
+    const show = s.seat.status === "wrap_up" && !(s.current && s.current.to_code);
     $("wrapup").hidden = !show;
     if (!show) {
       if (wrapTimer) { clearInterval(wrapTimer); wrapTimer = null; }
@@ -472,11 +479,12 @@
       if (d) { ev.preventDefault(); chooseDisposition(d); }
       return;
     }
-    if (seat === "wrap_up") {
+    const cur = state.current;
+    const toCode = seat === "wrap_up" && cur && cur.to_code;
+    if (seat === "wrap_up" && !toCode) {
       if (key === "Enter" || key === "n" || key === "N") { ev.preventDefault(); act("/next"); }
       return;
     }
-    const cur = state.current;
     if (seat === "ready" && state.campaign && state.campaign.dialling_mode === "preview" && (key === "n" || key === "N")) {
       ev.preventDefault(); previewNext(); return;
     }
@@ -484,7 +492,7 @@
       if (key === "Enter") { ev.preventDefault(); act("/preview/dial"); }
       return;
     }
-    if (seat !== "on_call" || !cur || !cur.interview) return;
+    if ((seat !== "on_call" && !toCode) || !cur || !cur.interview) return;
     const iv = cur.interview;
     if (key === "Escape") { ev.preventDefault(); if (inField) document.activeElement.blur(); openDisposition(); return; }
     if (iv.state !== "asking" || !iv.item) {
