@@ -29,10 +29,9 @@ from cati.errors import Forbidden
 from cati.live.arith import AlertRules
 from cati.live.hub import LiveHub
 from cati.live.snapshot import View, live_rates, live_snapshot, live_snapshots
-from cati.models import AuditHead, Campaign, InterviewerSeat, Role, User
+from cati.models import AuditHead, InterviewerSeat, Role, User
 from cati.settings import Settings
-from cati.web.i18n import CATALOG, locale_for
-from cati.web.templates import render
+from cati.web.rooms import render_room
 
 log = logging.getLogger("cati.live")
 
@@ -221,29 +220,4 @@ def witness_page(
     request: Request, user: Watcher, session: SessionDep, campaign: int | None = None
 ) -> Response:
     """The witness room (zh-CN first, ``?lang=en``): built on the live JSON and stream."""
-    english = locale_for(request) == "en"
-    rows = session.execute(
-        select(
-            Campaign.id, Campaign.code, Campaign.name_en if english else Campaign.name_zh, Campaign.status
-        ).order_by(Campaign.id)
-    ).all()
-    campaigns: list[dict[str, Any]] = [
-        {"id": int(r[0]), "code": str(r[1]), "name": str(r[2]), "status": str(r[3])} for r in rows
-    ]
-    chosen: int | None = campaign
-    if chosen is None or chosen not in {c["id"] for c in campaigns}:
-        live_ones = [c for c in campaigns if c["status"] == "fieldwork"]
-        chosen = (live_ones or campaigns)[-1]["id"] if campaigns else None
-    catalog = CATALOG[locale_for(request)]
-    messages = {k: v for k, v in catalog.items() if k.startswith("live.")}
-    principal = request.state.principal
-    return render(
-        request,
-        "witness.html",
-        user=user,
-        campaigns=campaigns,
-        chosen=chosen,
-        messages=messages,
-        csrf_token=principal.csrf_token,
-        locale_js="en" if english else "zh-CN",
-    )
+    return render_room(request, session, user, campaign, "witness.html", ("live.",))
