@@ -7,7 +7,6 @@ commit the dialing loop is woken so a resume or a pacing switch takes effect at 
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -17,10 +16,9 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from cati.api.deps import CommitOnReturn, SessionDep
+from cati.api.deps import CommitOnReturn, SessionDep, request_now, wake_dialer_later
 from cati.auth.access import require_roles
 from cati.controls import service
-from cati.dialing.control import DialerControl, NullDialer
 from cati.models import Role, User
 from cati.web.rooms import render_room
 
@@ -45,23 +43,6 @@ class PacingRequest(Reason):
     mode: str = Field(min_length=1, max_length=16, description="preview, progressive or predictive")
 
 
-def _now(request: Request) -> dt.datetime:
-    clock = getattr(request.app.state, "clock", None)
-    if clock is not None:
-        now: dt.datetime = clock.now()
-        return now
-    return dt.datetime.now(dt.UTC)
-
-
-def _wake_later(request: Request, tasks: BackgroundTasks, campaign_id: int) -> None:
-    dialer: DialerControl = getattr(request.app.state, "dialer", None) or NullDialer()
-
-    async def wake() -> None:  # on the event loop, after the response
-        dialer.wake(campaign_id)
-
-    tasks.add_task(wake)
-
-
 @dataclass(frozen=True)
 class _Act:
     """One control action's surroundings: the session, the acting supervisor, the request's clock, and
@@ -83,10 +64,15 @@ class _Act:
         """``change(session, campaign_id, *args, actor=, reason=, now=)``; then, with ``wake``, wake
         the dialing loop once the response is out (a resume or a pacing switch takes effect at once)."""
         out = change(
-            self.session, campaign_id, *args, actor=self.user.username, reason=reason, now=_now(self.request)
+            self.session,
+            campaign_id,
+            *args,
+            actor=self.user.username,
+            reason=reason,
+            now=request_now(self.request),
         )
         if wake:
-            _wake_later(self.request, self.tasks, campaign_id)
+            wake_dialer_later(self.request, self.tasks, campaign_id)
         return out
 
 

@@ -9,7 +9,6 @@ data). ``?view=witness`` lets a supervisor see what the witnesses see; the other
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -21,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from cati.api.deps import CommitOnReturn, SessionDep
+from cati.api.deps import CommitOnReturn, SessionDep, app_now
 from cati.auth.access import require_roles
 from cati.campaigns.service import get_campaign
 from cati.db import transaction
@@ -61,12 +60,6 @@ def choose_view(user: User, asked: str | None) -> View:
     raise Forbidden("无权查看督导视图 / the supervisor view is for supervisors and admins")
 
 
-def _now(state: Any) -> dt.datetime:
-    clock = getattr(state, "clock", None)
-    now: dt.datetime = clock.now() if clock is not None else dt.datetime.now(dt.UTC)
-    return now
-
-
 def _fingerprint(state: Any) -> str | None:
     source = getattr(state, "signer", None)
     if source is None:
@@ -98,7 +91,7 @@ def _snapshot(state: Any, session: Session, campaign_id: int, view: View, dialer
         session,
         campaign_id,
         view=view,
-        now=_now(state),
+        now=app_now(state),
         rules=AlertRules(idle_minutes=settings.live_idle_minutes, pause_minutes=settings.live_pause_minutes),
         feed_entries=settings.live_feed_entries,
         key_fingerprint=_fingerprint(state),
@@ -145,7 +138,7 @@ def hub_of(request: Request) -> LiveHub:
                     s,
                     campaign_id,
                     views=chosen,
-                    now=_now(state),
+                    now=app_now(state),
                     rules=AlertRules(
                         idle_minutes=settings.live_idle_minutes, pause_minutes=settings.live_pause_minutes
                     ),
