@@ -18,14 +18,18 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+import yaml
 from console_support import INSTRUMENT_TEXT, Fieldwork, deliver_call
 
+from cati.db import make_engine, make_sessionmaker, upgrade
 from cati.demo.run import free_port
 from cati.models import Campaign
 from cati.settings import Settings
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, Playwright
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -62,6 +66,42 @@ def dress_as_zibo(campaign: Campaign) -> None:
     campaign.name_zh, campaign.name_en = "淄博市群众满意度调查", "Zibo satisfaction survey"
     campaign.instrument_name, campaign.instrument_text = "satisfaction.yaml", INSTRUMENT_TEXT
     campaign.instrument_sha256 = hashlib.sha256(INSTRUMENT_TEXT.encode()).hexdigest()
+
+
+def sqlite_db(tmp_path: Path) -> tuple[str, Engine, sessionmaker[Session]]:
+    """A fresh SQLite file in ``tmp_path`` migrated to head: (URL, engine, session factory)."""
+    db_url = f"sqlite:///{tmp_path / 'cati.sqlite3'}"
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    return db_url, engine, make_sessionmaker(engine)
+
+
+@contextmanager
+def serve_with_simpbx(
+    tmp_path: Path, db_url: str, answering: list[str], *, ring_median: float, wrap_up_seconds: int
+) -> Iterator[str]:
+    """:func:`serve` with the real dialing loop and the in-process simulated PBX, which answers the
+    ``answering`` numbers after about ``ring_median`` seconds (seeded)."""
+    model = tmp_path / "pbx-model.yaml"
+    model.write_text(
+        yaml.safe_dump(
+            {
+                "fixed": dict.fromkeys(answering, "answer"),
+                "defaults": {"ring_median": ring_median, "ring_min": 1, "ring_max": 2, "talk_seconds": 0},
+            }
+        ),
+        encoding="utf-8",
+    )
+    with serve(
+        tmp_path,
+        db_url,
+        CATI_DIALER="true",
+        CATI_SIM_MODEL=str(model),
+        CATI_SIM_SEED="5",
+        CATI_WRAP_UP_SECONDS=str(wrap_up_seconds),
+        CATI_DIALER_TICK_SECONDS="0.2",
+    ) as base:
+        yield base
 
 
 @contextmanager

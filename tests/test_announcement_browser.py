@@ -9,12 +9,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_support import ARTIFACTS, BROWSER_MARKS, cheap_settings, launch_persistent, login, serve
+from browser_support import (
+    ARTIFACTS,
+    BROWSER_MARKS,
+    cheap_settings,
+    launch_persistent,
+    login,
+    serve,
+    sqlite_db,
+)
 from test_results import World, _interview
 
 from cati.auth.service import create_user
 from cati.campaigns.close import close_campaign
-from cati.db import make_engine, transaction, upgrade
+from cati.db import transaction
 from cati.models import CampaignClosure
 
 pytestmark = BROWSER_MARKS
@@ -23,9 +31,7 @@ pytestmark = BROWSER_MARKS
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, int, str]]:
     """A closed Zibo campaign on SQLite served by uvicorn; yields (base URL, campaign id, digest)."""
-    db_url = f"sqlite:///{tmp_path / 'cati.sqlite3'}"
-    upgrade(db_url)
-    engine = make_engine(db_url)
+    db_url, engine, _ = sqlite_db(tmp_path)
     cheap = cheap_settings(db_url)
     w = World(engine)
     with transaction(w.factory) as s:

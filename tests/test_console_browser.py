@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 from browser_support import (
     ARTIFACTS,
     BROWSER_MARKS,
@@ -21,7 +20,8 @@ from browser_support import (
     dress_as_zibo,
     launch_persistent,
     login,
-    serve,
+    serve_with_simpbx,
+    sqlite_db,
 )
 from case_factory import ALWAYS_OPEN, make_campaign
 from console_support import now
@@ -29,7 +29,7 @@ from sqlalchemy import select
 
 from cati.auth.service import create_user
 from cati.cases import service as cases
-from cati.db import make_engine, make_sessionmaker, transaction, upgrade
+from cati.db import make_engine, make_sessionmaker, transaction
 from cati.models import AnswerEvent, Campaign, Case, Interview
 
 RATED = ["overall", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8", "q9", "q10"]
@@ -40,10 +40,7 @@ pytestmark = BROWSER_MARKS
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """The real service on SQLite with the dialer and the simulated PBX; yields (base URL, db URL)."""
-    db_url = f"sqlite:///{tmp_path / 'cati.sqlite3'}"
-    upgrade(db_url)
-    engine = make_engine(db_url)
-    factory = make_sessionmaker(engine)
+    db_url, engine, factory = sqlite_db(tmp_path)
     with transaction(factory) as s:
         built = make_campaign(
             s, code="C1", districts=1, suffix_digits=4, windows=ALWAYS_OPEN, scheduling={"topup_min_open": 0}
@@ -67,27 +64,9 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
         )
         user.display_name, user.extension = "王芳", "1001"
     engine.dispose()
-    model = tmp_path / "pbx-model.yaml"
-    model.write_text(
-        yaml.safe_dump(
-            {
-                "fixed": dict.fromkeys(numbers, "answer"),
-                "defaults": {"ring_median": 1.5, "ring_min": 1, "ring_max": 2, "talk_seconds": 0},
-            }
-        ),
-        encoding="utf-8",
-    )
-    with serve(
-        tmp_path,
-        db_url,
-        CATI_DIALER="true",
-        CATI_SIM_MODEL=str(model),
-        CATI_SIM_SEED="5",
-        # long enough that the English page loads and F3 lands before the second wrap-up runs out
-        # (otherwise the next call takes the seat first); well inside the page's 15 s timeout
-        CATI_WRAP_UP_SECONDS="6",
-        CATI_DIALER_TICK_SECONDS="0.2",
-    ) as base:
+    # the wrap-up is long enough that the English page loads and F3 lands before the second one runs
+    # out (otherwise the next call takes the seat first); well inside the page's 15 s timeout
+    with serve_with_simpbx(tmp_path, db_url, numbers, ring_median=1.5, wrap_up_seconds=6) as base:
         yield base, db_url
 
 

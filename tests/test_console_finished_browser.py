@@ -16,7 +16,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 from browser_support import (
     ARTIFACTS,
     BROWSER_MARKS,
@@ -24,7 +23,8 @@ from browser_support import (
     dress_as_zibo,
     launch_persistent,
     login,
-    serve,
+    serve_with_simpbx,
+    sqlite_db,
 )
 from case_factory import ALWAYS_OPEN, make_campaign
 from console_support import now
@@ -32,7 +32,7 @@ from sqlalchemy import select
 
 from cati.auth.service import create_user
 from cati.cases import service as cases
-from cati.db import make_engine, make_sessionmaker, transaction, upgrade
+from cati.db import make_engine, make_sessionmaker, transaction
 from cati.models import Campaign, Case, QuotaCell
 
 ITEM_IDS = re.compile(r"\b(s_line|s_age|s_tie|overall|q(?:10|[1-9])|suggestions)\b")
@@ -43,10 +43,7 @@ pytestmark = BROWSER_MARKS
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
     """The service with one released number that answers and one complete wanted; yields its URL."""
-    db_url = f"sqlite:///{tmp_path / 'cati.sqlite3'}"
-    upgrade(db_url)
-    engine = make_engine(db_url)
-    factory = make_sessionmaker(engine)
+    db_url, engine, factory = sqlite_db(tmp_path)
     cheap = cheap_settings(db_url)
     with transaction(factory) as s:
         built = make_campaign(
@@ -72,25 +69,7 @@ def server(tmp_path: Path) -> Iterator[str]:
             )
             user.display_name, user.extension = name, ext
     engine.dispose()
-    model = tmp_path / "pbx-model.yaml"
-    model.write_text(
-        yaml.safe_dump(
-            {
-                "fixed": dict.fromkeys(numbers, "answer"),
-                "defaults": {"ring_median": 1.0, "ring_min": 1, "ring_max": 2, "talk_seconds": 0},
-            }
-        ),
-        encoding="utf-8",
-    )
-    with serve(
-        tmp_path,
-        db_url,
-        CATI_DIALER="true",
-        CATI_SIM_MODEL=str(model),
-        CATI_SIM_SEED="5",
-        CATI_WRAP_UP_SECONDS="300",
-        CATI_DIALER_TICK_SECONDS="0.2",
-    ) as base:
+    with serve_with_simpbx(tmp_path, db_url, numbers, ring_median=1.0, wrap_up_seconds=300) as base:
         yield base
     engine = make_engine(db_url)
     with make_sessionmaker(engine)() as s:

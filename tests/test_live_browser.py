@@ -23,6 +23,7 @@ from browser_support import (
     launch,
     login,
     serve,
+    sqlite_db,
 )
 from case_factory import ALWAYS_OPEN, make_campaign
 from console_support import INSTRUMENT_TEXT, Fieldwork, now
@@ -30,7 +31,7 @@ from sqlalchemy import select
 
 from cati.auth.service import create_user, issue_api_token
 from cati.cases import service as cases
-from cati.db import make_engine, make_sessionmaker, transaction, upgrade
+from cati.db import transaction
 from cati.models import Campaign, Case, User
 
 pytestmark = BROWSER_MARKS
@@ -38,10 +39,7 @@ pytestmark = BROWSER_MARKS
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    db_url = f"sqlite:///{tmp_path / 'cati.sqlite3'}"
-    upgrade(db_url)
-    engine = make_engine(db_url)
-    factory = make_sessionmaker(engine)
+    db_url, engine, factory = sqlite_db(tmp_path)
     cheap = cheap_settings(db_url)
     with transaction(factory) as s:
         built = make_campaign(s, code="C1", districts=2, suffix_digits=4, windows=ALWAYS_OPEN)

@@ -13,12 +13,18 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from browser_support import ARTIFACTS, BROWSER_MARKS, cheap_settings, launch_persistent, login, serve
+from browser_support import (
+    ARTIFACTS,
+    BROWSER_MARKS,
+    cheap_settings,
+    launch_persistent,
+    login,
+    serve,
+    sqlite_db,
+)
 from support import Users
 from test_exports import _close
 from test_results import World, populate
-
-from cati.db import make_engine, upgrade
 
 pytestmark = BROWSER_MARKS
 
@@ -26,9 +32,7 @@ pytestmark = BROWSER_MARKS
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, World]]:
     """The real app under uvicorn on a SQLite file holding the results test campaign (in fieldwork)."""
-    db_url = f"sqlite:///{tmp_path / 'cati.sqlite3'}"
-    upgrade(db_url)
-    engine = make_engine(db_url)
+    db_url, engine, _ = sqlite_db(tmp_path)
     world = populate(engine, Users(cheap_settings(db_url), engine))
     try:
         with serve(tmp_path, db_url) as base:

@@ -22,6 +22,7 @@ from browser_support import (
     launch,
     login,
     serve,
+    sqlite_db,
 )
 from case_factory import ALWAYS_OPEN, make_campaign
 from console_support import Fieldwork, now
@@ -29,7 +30,7 @@ from sqlalchemy import select
 
 from cati.auth.service import create_user, issue_api_token
 from cati.cases import service as cases
-from cati.db import make_engine, make_sessionmaker, transaction, upgrade
+from cati.db import transaction
 from cati.models import AuditEntry, Campaign, Case, District, InterviewerSeat, QuotaCell, User
 
 pytestmark = BROWSER_MARKS
@@ -37,10 +38,7 @@ pytestmark = BROWSER_MARKS
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    db_url = f"sqlite:///{tmp_path / 'cati.sqlite3'}"
-    upgrade(db_url)
-    engine = make_engine(db_url)
-    factory = make_sessionmaker(engine)
+    db_url, engine, factory = sqlite_db(tmp_path)
     cheap = cheap_settings(db_url)
     tokens: dict[str, str] = {}
     ids: dict[str, int] = {}
