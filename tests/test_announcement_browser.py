@@ -5,50 +5,34 @@ signature appear in their party's block. Screenshots go to ``test-artifacts/``."
 from __future__ import annotations
 
 import datetime as dt
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser_support import (
+    ARTIFACTS,
+    BROWSER_MARKS,
+    cheap_settings,
+    launch_persistent,
+    login,
+    serve,
+    sqlite_db,
+)
 from test_results import World, _interview
 
 from cati.auth.service import create_user
 from cati.campaigns.close import close_campaign
-from cati.db import make_engine, transaction, upgrade
+from cati.db import transaction
 from cati.models import CampaignClosure
-from cati.settings import Settings
 
-CHROMIUM = "/usr/bin/chromium"
-UVICORN = [sys.executable, "-m", "uvicorn", "cati.app:create_app", "--factory", "--host", "127.0.0.1"]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(), reason="Debian's chromium (/usr/bin/chromium) is not installed"
-    ),
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, int, str]]:
     """A closed Zibo campaign on SQLite served by uvicorn; yields (base URL, campaign id, digest)."""
-    db_url = f"sqlite:///{tmp_path / 'cati.sqlite3'}"
-    upgrade(db_url)
-    engine = make_engine(db_url)
-    cheap = Settings(
-        env="test", database_url=db_url, argon2_time_cost=1, argon2_memory_kib=1024, dialer=False
-    )
+    db_url, engine, _ = sqlite_db(tmp_path)
+    cheap = cheap_settings(db_url)
     w = World(engine)
     with transaction(w.factory) as s:
         for name, role, shown in (("notary1", "witness", "李公证"), ("admin", "admin", "")):
@@ -80,39 +64,8 @@ def server(tmp_path: Path) -> Iterator[tuple[str, int, str]]:
         assert closure is not None
         sha = closure.results_sha256
     engine.dispose()
-    port = _free_port()
-    env = {
-        **os.environ,
-        "CATI_ENV": "test",
-        "CATI_DATABASE_URL": db_url,
-        "CATI_DATA_DIR": str(tmp_path / "d"),
-    }
-    env["CATI_DIALER"] = "false"
-    proc = subprocess.Popen(
-        [*UVICORN, "--port", str(port), "--log-level", "warning"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    out = proc.stdout.read().decode() if proc.stdout else ""
-                    raise AssertionError(f"the service did not start:\n{out}") from None
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}", w.campaign_id, sha
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+    with serve(tmp_path, db_url) as base:
+        yield base, w.campaign_id, sha
 
 
 def _now() -> dt.datetime:
@@ -125,21 +78,7 @@ def test_witness_signs_the_announcement(server: tuple[str, int, str], tmp_path: 
     base, cid, sha = server
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--headless",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-component-update",
-            ],
-            viewport={"width": 1366, "height": 768},
-            locale="zh-CN",
-            timezone_id="Asia/Shanghai",
-        )
+        browser = launch_persistent(pw, tmp_path)
         try:
             page = browser.new_page()
             page.set_default_timeout(15000)
@@ -149,11 +88,7 @@ def test_witness_signs_the_announcement(server: tuple[str, int, str], tmp_path: 
             expect(page.locator("#districts")).to_contain_text("张店区")
             page.screenshot(path=str(ARTIFACTS / "announcement-0-public.png"), full_page=True)
             path = f"/campaigns/{cid}/announcement"
-            page.goto(f"{base}{path}")  # not signed in: the login page, back here afterwards
-            page.fill("#username", "notary1")
-            page.fill("#password", "correct horse")
-            page.keyboard.press("Enter")
-            page.wait_for_url(f"{base}{path}")
+            login(page, base, path, "notary1", "correct horse")  # the login page, back here afterwards
             expect(page.locator("#results-digest")).to_have_text(sha)
             expect(page.locator("#commitment-match")).to_contain_text("一致")
             assert page.locator("#digest-qr").evaluate("img => img.naturalWidth") > 0

@@ -8,67 +8,46 @@ Screenshots go to ``test-artifacts/``.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
+from browser_support import (
+    ARTIFACTS,
+    BROWSER_MARKS,
+    cheap_settings,
+    dress_as_zibo,
+    launch_persistent,
+    login,
+    serve_with_simpbx,
+    sqlite_db,
+)
 from case_factory import ALWAYS_OPEN, make_campaign
 from console_support import now
 from sqlalchemy import select
 
 from cati.auth.service import create_user
-from cati.campaigns.instruments import BUILTIN_DIR
 from cati.cases import service as cases
-from cati.db import make_engine, make_sessionmaker, transaction, upgrade
+from cati.db import make_engine, make_sessionmaker, transaction
 from cati.models import AnswerEvent, Campaign, Case, Interview
-from cati.settings import Settings
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 RATED = ["overall", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8", "q9", "q10"]
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(), reason="Debian's chromium (/usr/bin/chromium) is not installed"
-    ),
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """The real service on SQLite with the dialer and the simulated PBX; yields (base URL, db URL)."""
-    db_url = f"sqlite:///{tmp_path / 'cati.sqlite3'}"
-    upgrade(db_url)
-    engine = make_engine(db_url)
-    factory = make_sessionmaker(engine)
-    text = (BUILTIN_DIR / "satisfaction.yaml").read_text(encoding="utf-8")
-    cheap = Settings(
-        env="test", database_url=db_url, argon2_time_cost=1, argon2_memory_kib=1024, dialer=False
-    )
+    db_url, engine, factory = sqlite_db(tmp_path)
     with transaction(factory) as s:
         built = make_campaign(
             s, code="C1", districts=1, suffix_digits=4, windows=ALWAYS_OPEN, scheduling={"topup_min_open": 0}
         )
         campaign = s.get(Campaign, built.campaign_id)
         assert campaign is not None
-        campaign.name_zh, campaign.name_en = "淄博市群众满意度调查", "Zibo satisfaction survey"
-        campaign.instrument_name, campaign.instrument_text = "satisfaction.yaml", text
-        campaign.instrument_sha256 = hashlib.sha256(text.encode()).hexdigest()
+        dress_as_zibo(campaign)
         campaign.dialling_mode = "progressive"
         campaign.ring_timeout_s = 30
         released = cases.release_sample(s, built.campaign_id, built.district_ids[0], "resident", 4, now())
@@ -76,72 +55,19 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
             c.phone_number for c in s.execute(select(Case).where(Case.id.in_(released.case_ids))).scalars()
         ]
         user = create_user(
-            s, username="wangfang", role="interviewer", password="correct horse", settings=cheap, actor="test"
+            s,
+            username="wangfang",
+            role="interviewer",
+            password="correct horse",
+            settings=cheap_settings(db_url),
+            actor="test",
         )
         user.display_name, user.extension = "王芳", "1001"
     engine.dispose()
-    model = tmp_path / "pbx-model.yaml"
-    model.write_text(
-        yaml.safe_dump(
-            {
-                "fixed": dict.fromkeys(numbers, "answer"),
-                "defaults": {"ring_median": 1.5, "ring_min": 1, "ring_max": 2, "talk_seconds": 0},
-            }
-        ),
-        encoding="utf-8",
-    )
-    port = _free_port()
-    env = {
-        **os.environ,
-        "CATI_ENV": "test",
-        "CATI_DATABASE_URL": db_url,
-        "CATI_DATA_DIR": str(tmp_path / "data"),
-        "CATI_DIALER": "true",
-        "CATI_SIM_MODEL": str(model),
-        "CATI_SIM_SEED": "5",
-        # long enough that the English page loads and F3 lands before the second wrap-up runs out
-        # (otherwise the next call takes the seat first); well inside the page's 15 s timeout
-        "CATI_WRAP_UP_SECONDS": "6",
-        "CATI_DIALER_TICK_SECONDS": "0.2",
-    }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "cati.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    out = proc.stdout.read().decode() if proc.stdout else ""
-                    raise AssertionError(f"the service did not start:\n{out}") from None
-                time.sleep(0.1)
+    # the wrap-up is long enough that the English page loads and F3 lands before the second one runs
+    # out (otherwise the next call takes the seat first); well inside the page's 15 s timeout
+    with serve_with_simpbx(tmp_path, db_url, numbers, ring_median=1.5, wrap_up_seconds=6) as base:
         yield base, db_url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 def test_interviewer_takes_calls_by_keyboard(server: tuple[str, str], tmp_path: Path) -> None:
@@ -150,32 +76,11 @@ def test_interviewer_takes_calls_by_keyboard(server: tuple[str, str], tmp_path: 
     base, db_url = server
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--headless",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-            viewport={"width": 1366, "height": 768},
-            locale="zh-CN",
-            timezone_id="Asia/Shanghai",
-        )
+        browser = launch_persistent(pw, tmp_path)
         try:
             page = browser.new_page()
             page.set_default_timeout(15000)
-            page.goto(f"{base}/console")  # not signed in: the login page, back here afterwards
-            page.fill("#username", "wangfang")
-            page.fill("#password", "correct horse")
-            page.keyboard.press("Enter")
-            page.wait_for_url(f"{base}/console")
+            login(page, base, "/console", "wangfang", "correct horse")  # the login page, back here
             expect(page.locator("#seat-status")).to_have_text("离线")
             page.screenshot(path=str(ARTIFACTS / "console-1-offline.png"))
 

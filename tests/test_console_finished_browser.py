@@ -9,54 +9,42 @@ call will come, and pressing Ready again says so at once. Screenshots go to ``te
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import yaml
+from browser_support import (
+    ARTIFACTS,
+    BROWSER_MARKS,
+    cheap_settings,
+    dress_as_zibo,
+    launch_persistent,
+    login,
+    serve_with_simpbx,
+    sqlite_db,
+)
 from case_factory import ALWAYS_OPEN, make_campaign
 from console_support import now
 from sqlalchemy import select
 
 from cati.auth.service import create_user
-from cati.campaigns.instruments import BUILTIN_DIR
 from cati.cases import service as cases
-from cati.db import make_engine, make_sessionmaker, transaction, upgrade
+from cati.db import make_engine, make_sessionmaker, transaction
 from cati.models import Campaign, Case, QuotaCell
-from cati.settings import Settings
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 ITEM_IDS = re.compile(r"\b(s_line|s_age|s_tie|overall|q(?:10|[1-9])|suggestions)\b")
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(), reason="Debian's chromium (/usr/bin/chromium) is not installed"
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
     """The service with one released number that answers and one complete wanted; yields its URL."""
-    from cati.demo.run import free_port
-
-    db_url = f"sqlite:///{tmp_path / 'cati.sqlite3'}"
-    upgrade(db_url)
-    engine = make_engine(db_url)
-    factory = make_sessionmaker(engine)
-    text = (BUILTIN_DIR / "satisfaction.yaml").read_text(encoding="utf-8")
-    cheap = Settings(
-        env="test", database_url=db_url, argon2_time_cost=1, argon2_memory_kib=1024, dialer=False
-    )
+    db_url, engine, factory = sqlite_db(tmp_path)
+    cheap = cheap_settings(db_url)
     with transaction(factory) as s:
         built = make_campaign(
             s,
@@ -69,9 +57,7 @@ def server(tmp_path: Path) -> Iterator[str]:
         )
         campaign = s.get(Campaign, built.campaign_id)
         assert campaign is not None
-        campaign.name_zh, campaign.name_en = "淄博市群众满意度调查", "Zibo satisfaction survey"
-        campaign.instrument_name, campaign.instrument_text = "satisfaction.yaml", text
-        campaign.instrument_sha256 = hashlib.sha256(text.encode()).hexdigest()
+        dress_as_zibo(campaign)
         campaign.dialling_mode = "progressive"
         released = cases.release_sample(s, built.campaign_id, built.district_ids[0], "resident", 1, now())
         numbers = [
@@ -83,61 +69,13 @@ def server(tmp_path: Path) -> Iterator[str]:
             )
             user.display_name, user.extension = name, ext
     engine.dispose()
-    model = tmp_path / "pbx-model.yaml"
-    model.write_text(
-        yaml.safe_dump(
-            {
-                "fixed": dict.fromkeys(numbers, "answer"),
-                "defaults": {"ring_median": 1.0, "ring_min": 1, "ring_max": 2, "talk_seconds": 0},
-            }
-        ),
-        encoding="utf-8",
-    )
-    port = free_port()
-    env = {
-        **os.environ,
-        "CATI_ENV": "test",
-        "CATI_DATABASE_URL": db_url,
-        "CATI_DATA_DIR": str(tmp_path / "data"),
-        "CATI_DIALER": "true",
-        "CATI_SIM_MODEL": str(model),
-        "CATI_SIM_SEED": "5",
-        "CATI_WRAP_UP_SECONDS": "300",
-        "CATI_DIALER_TICK_SECONDS": "0.2",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "cati.app:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=0.5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read().decode() if proc.stdout else ""
-                raise AssertionError(f"the service did not start:\n{out}")
-            time.sleep(0.1)
+    with serve_with_simpbx(tmp_path, db_url, numbers, ring_median=1.0, wrap_up_seconds=300) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        engine = make_engine(db_url)
-        with make_sessionmaker(engine)() as s:
-            cell = s.execute(select(QuotaCell).where(QuotaCell.stratum == "resident")).scalar_one()
-            assert cell.completes == cell.target == 1
-        engine.dispose()
+    engine = make_engine(db_url)
+    with make_sessionmaker(engine)() as s:
+        cell = s.execute(select(QuotaCell).where(QuotaCell.stratum == "resident")).scalar_one()
+        assert cell.completes == cell.target == 1
+    engine.dispose()
 
 
 def _colleague_completes_the_last_interview(base: str) -> None:
@@ -174,24 +112,13 @@ def test_ready_interviewer_is_told_in_chinese_when_the_quotas_are_full(server: s
     base = server
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-            viewport={"width": 1366, "height": 768},
-            locale="en-US",  # the browser's own language is English: the console still speaks Chinese
-            timezone_id="Europe/London",  # and its clock shows the campaign's zone, not the browser's
-        )
+        # the browser's own language is English: the console still speaks Chinese; and its clock
+        # shows the campaign's zone, not the browser's London
+        browser = launch_persistent(pw, tmp_path, locale="en-US", timezone_id="Europe/London")
         try:
             page = browser.new_page()
             page.set_default_timeout(15000)
-            page.goto(f"{base}/console")  # the login page, back here afterwards
-            page.fill("#username", "wangfang")
-            page.fill("#password", "correct horse")
-            page.keyboard.press("Enter")
-            page.wait_for_url(f"{base}/console")
+            login(page, base, "/console", "wangfang", "correct horse")  # the login page, back here
             expect(page.locator("#seat-status")).to_have_text("离线")
             expect(page.locator("#clock-zone")).to_have_text("Asia/Shanghai")  # not the browser's London
             _colleague_completes_the_last_interview(base)  # the only number, the only complete wanted
@@ -218,28 +145,15 @@ def test_waiting_interviewer_gets_the_banner_live(server: str, tmp_path: Path) -
 
     base = server
     with sync_playwright() as pw:
-        browser = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-            viewport={"width": 1366, "height": 768},
-            locale="zh-CN",
-            timezone_id="Asia/Shanghai",
-        )
+        browser = launch_persistent(pw, tmp_path)
         try:
             page = browser.new_page()
             page.set_default_timeout(15000)
-            page.goto(f"{base}/console")  # the login page, back here afterwards
-            page.fill("#username", "wangfang")
-            page.fill("#password", "correct horse")
-            page.keyboard.press("Enter")
-            page.wait_for_url(f"{base}/console")
+            login(page, base, "/console", "wangfang", "correct horse")  # the login page, back here
             expect(page.locator("#seat-status")).to_have_text("离线")
             with httpx.Client(base_url=base, timeout=10) as http:  # the colleague is Ready first
-                login = {"username": "iv02", "password": "correct horse"}
-                token = http.post("/api/v1/auth/token", data=login)
+                credentials = {"username": "iv02", "password": "correct horse"}
+                token = http.post("/api/v1/auth/token", data=credentials)
                 headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
                 http.post("/api/v1/console/ready", json={}, headers=headers)
                 deadline = time.monotonic() + 20

@@ -274,3 +274,32 @@ def test_a_control_that_fails_midway_leaves_nothing_behind(
     monkeypatch.undo()
     assert sup.state()["districts"][0]["paused"] is False
     assert _hand_out_districts(fw) == {"D0", "D1"}
+
+
+class _WakeRecorder:
+    """Stands in for the dialing loop; only records wake-ups."""
+
+    def __init__(self) -> None:
+        self.woken: list[int | None] = []
+
+    def wake(self, campaign_id: int | None = None) -> None:
+        self.woken.append(campaign_id)
+
+
+def test_the_dialer_is_woken_after_a_resume_reopen_or_pacing_switch_only(
+    client: TestClient, sup: Sup, fw: Fieldwork
+) -> None:
+    """Resuming, reopening a cell and switching the pacing take effect at once (the dialing loop is
+    woken after the commit); pausing, closing and logging out do not wake it."""
+    recorder = _WakeRecorder()
+    client.app.state.dialer = recorder  # type: ignore[attr-defined]
+    why = {"reason": "测试"}
+    sup.post("/pause", why)
+    sup.post("/districts/D0/pause", why)
+    sup.post("/quota-cells/D1/resident/close", why)
+    assert recorder.woken == []
+    sup.post("/resume", why)
+    sup.post("/districts/D0/resume", why)
+    sup.post("/quota-cells/D1/resident/reopen", why)
+    sup.post("/pacing", {"mode": "predictive", "reason": "测试"})
+    assert recorder.woken == [fw.campaign_id] * 4

@@ -8,86 +8,36 @@ ECharts charts drawn and downloads scores.xlsx. Screenshots go to ``test-artifac
 from __future__ import annotations
 
 import io
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import openpyxl
 import pytest
+from browser_support import (
+    ARTIFACTS,
+    BROWSER_MARKS,
+    cheap_settings,
+    launch_persistent,
+    login,
+    serve,
+    sqlite_db,
+)
 from support import Users
 from test_exports import _close
 from test_results import World, populate
 
-from cati.db import make_engine, upgrade
-from cati.settings import Settings
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(), reason="Debian's chromium (/usr/bin/chromium) is not installed"
-    ),
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, World]]:
     """The real app under uvicorn on a SQLite file holding the results test campaign (in fieldwork)."""
-    db_url = f"sqlite:///{tmp_path / 'cati.sqlite3'}"
-    upgrade(db_url)
-    engine = make_engine(db_url)
-    cheap = Settings(
-        env="test", database_url=db_url, argon2_time_cost=1, argon2_memory_kib=1024, dialer=False
-    )
-    world = populate(engine, Users(cheap, engine))
-    port = _free_port()
-    env = {
-        **os.environ,
-        "CATI_ENV": "test",
-        "CATI_DATABASE_URL": db_url,
-        "CATI_DATA_DIR": str(tmp_path / "data"),
-        "CATI_DIALER": "false",
-    }
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "uvicorn", "cati.app:create_app", "--factory"),
-            *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    db_url, engine, _ = sqlite_db(tmp_path)
+    world = populate(engine, Users(cheap_settings(db_url), engine))
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    out = proc.stdout.read().decode() if proc.stdout else ""
-                    raise AssertionError(f"the service did not start:\n{out}") from None
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}", world
+        with serve(tmp_path, db_url) as base:
+            yield base, world
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
         engine.dispose()
 
 
@@ -98,16 +48,7 @@ def test_assessor_reads_sorts_and_downloads(served: tuple[str, World], tmp_path:
     url = f"{base}/campaigns/{world.campaign_id}/results"
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run", "--disable-sync"],
-            viewport={"width": 1366, "height": 768},
-            locale="zh-CN",
-            timezone_id="Asia/Shanghai",
-            accept_downloads=True,
-        )
+        browser = launch_persistent(pw, tmp_path, accept_downloads=True)
         try:
             page = browser.new_page()
             page.set_default_timeout(15000)
@@ -125,11 +66,7 @@ def test_assessor_reads_sorts_and_downloads(served: tuple[str, World], tmp_path:
             page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
 
             # the home page leads there (not to raw JSON)
-            page.goto(f"{base}/")
-            page.fill("#username", "assessor")
-            page.fill("#password", "correct horse")
-            page.keyboard.press("Enter")
-            page.wait_for_url(f"{base}/")
+            login(page, base, "/", "assessor", "correct horse")
             page.click(f'a[href="/campaigns/{world.campaign_id}/results"]')
             page.wait_for_url(url)
 

@@ -28,28 +28,14 @@ from typing import Any
 
 import httpx
 import pytest
+from browser_support import ARTIFACTS, BROWSER_MARKS, free_port, launch, login
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 ROOT = Path(__file__).resolve().parent.parent
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(), reason="Debian's chromium (/usr/bin/chromium) is not installed"
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 #: (account, party key) of the witnesses the demo creates: each signs for its own office.
 SIGNERS = [("kaohe", "assessment_office"), ("jiwei", "discipline"), ("witness", "notary")]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _env() -> dict[str, str]:
@@ -62,7 +48,7 @@ def _env() -> dict[str, str]:
 def demo(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
     """``cati demo`` on a fresh data directory: yields (base URL, passwords by account, data dir)."""
     data = tmp_path / "data"
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "demo.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "cati.cli", "demo", "--data-dir", str(data), "--port", str(port),
@@ -103,14 +89,6 @@ def _token(base: str, user: str, password: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
-def _login(page: Any, base: str, user: str, password: str, path: str) -> None:
-    page.goto(f"{base}{path}")
-    page.fill("#username", user)
-    page.fill("#password", password)
-    page.keyboard.press("Enter")
-    page.wait_for_url(f"{base}{path}")
-
-
 def _shot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"rooms-{name}.png"), full_page=True)
@@ -128,7 +106,7 @@ def test_supervisor_witnesses_and_assessor_through_a_demo_survey(
     cid, code = campaigns[0]["id"], campaigns[0]["code"]
     errors: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        browser = launch(p)
         try:
 
             def page_for(user: str, path: str, size: tuple[int, int] = (1366, 768)) -> Any:
@@ -141,7 +119,7 @@ def test_supervisor_witnesses_and_assessor_through_a_demo_survey(
                 page = ctx.new_page()
                 page.set_default_timeout(20000)
                 page.on("pageerror", lambda exc: errors.append(f"{user}: {exc}"))
-                _login(page, base, user, logins[user], path)
+                login(page, base, path, user, logins[user])
                 return page
 
             # 1. fieldwork, live: the supervisor's room on a wall screen, a witness on a laptop

@@ -8,66 +8,45 @@ seat out; no reload anywhere. Screenshots at 1920x1080 and 1366x768 go to the te
 
 from __future__ import annotations
 
-import hashlib
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from browser_support import (
+    BROWSER_MARKS,
+    cheap_settings,
+    complete_interview,
+    dress_as_zibo,
+    launch,
+    login,
+    serve,
+    sqlite_db,
+)
 from case_factory import ALWAYS_OPEN, make_campaign
-from console_support import Fieldwork, deliver_call, now
+from console_support import Fieldwork, now
 from sqlalchemy import select
 
 from cati.auth.service import create_user, issue_api_token
-from cati.campaigns.instruments import BUILTIN_DIR
 from cati.cases import service as cases
-from cati.db import make_engine, make_sessionmaker, transaction, upgrade
+from cati.db import transaction
 from cati.models import AuditEntry, Campaign, Case, District, InterviewerSeat, QuotaCell, User
-from cati.settings import Settings
 
-CHROMIUM = "/usr/bin/chromium"
-SCREENING = [("s_line", 1), ("s_age", 45), ("s_tie", 1)]
-RATED = ["overall", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8", "q9", "q10"]
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(), reason="Debian's chromium (/usr/bin/chromium) is not installed"
-    ),
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    db_url = f"sqlite:///{tmp_path / 'cati.sqlite3'}"
-    upgrade(db_url)
-    engine = make_engine(db_url)
-    factory = make_sessionmaker(engine)
-    text = (BUILTIN_DIR / "satisfaction.yaml").read_text(encoding="utf-8")
-    cheap = Settings(
-        env="test", database_url=db_url, argon2_time_cost=1, argon2_memory_kib=1024, dialer=False
-    )
+    db_url, engine, factory = sqlite_db(tmp_path)
+    cheap = cheap_settings(db_url)
     tokens: dict[str, str] = {}
     ids: dict[str, int] = {}
     with transaction(factory) as s:
         built = make_campaign(s, code="C1", districts=2, suffix_digits=4, windows=ALWAYS_OPEN)
         campaign = s.get(Campaign, built.campaign_id)
         assert campaign is not None
-        campaign.name_zh, campaign.name_en = "淄博市群众满意度调查", "Zibo satisfaction survey"
-        campaign.instrument_name, campaign.instrument_text = "satisfaction.yaml", text
-        campaign.instrument_sha256 = hashlib.sha256(text.encode()).hexdigest()
+        dress_as_zibo(campaign)
         for district_id in built.district_ids:
             cases.release_sample(s, built.campaign_id, district_id, "resident", 4, now())
         numbers = list(s.execute(select(Case.phone_number)).scalars())
@@ -80,62 +59,17 @@ def server(tmp_path: Path) -> Iterator[dict[str, Any]]:
         for name in ("iv01", "iv02"):
             user = s.execute(select(User).where(User.username == name)).scalar_one()
             tokens[name], _ = issue_api_token(s, user, cheap, actor="t")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "CATI_ENV": "test",
-        "CATI_DATABASE_URL": db_url,
-        "CATI_DATA_DIR": str(tmp_path / "data"),
-        "CATI_DIALER": "false",
-    }
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "uvicorn", "cati.app:create_app", "--factory"),
-            *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    out = proc.stdout.read().decode() if proc.stdout else ""
-                    raise AssertionError(f"the service did not start:\n{out}") from None
-                time.sleep(0.1)
-        yield {
-            "base": f"http://127.0.0.1:{port}",
-            "fw": Fieldwork(factory, built.campaign_id, built.district_ids),
-            "ids": ids,
-            "tokens": tokens,
-            "numbers": numbers,
-        }
+        with serve(tmp_path, db_url) as base:
+            yield {
+                "base": base,
+                "fw": Fieldwork(factory, built.campaign_id, built.district_ids),
+                "ids": ids,
+                "tokens": tokens,
+                "numbers": numbers,
+            }
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
         engine.dispose()
-
-
-def _completes_one(http: httpx.Client, fw: Fieldwork, user_id: int) -> None:
-    deliver_call(fw, user_id)
-    for item_id, value in [*SCREENING, *((q, 2) for q in RATED), ("suggestions", "路灯")]:
-        iv = http.get("/api/v1/console/state").json()["current"]["interview"]
-        assert iv["item"]["id"] == item_id
-        r = http.post(
-            "/api/v1/console/interview",
-            json={"action": "answer", "item_id": item_id, "value": value, "version": iv["version"]},
-        )
-        assert r.status_code == 200, r.text
-    assert http.post("/api/v1/console/disposition", json={"code": "complete"}).status_code == 200
 
 
 def test_the_supervisor_room_watches_and_steers(server: dict[str, Any], tmp_path: Path) -> None:
@@ -147,11 +81,7 @@ def test_the_supervisor_room_watches_and_steers(server: dict[str, Any], tmp_path
     iv01 = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {server['tokens']['iv01']}"})
     iv02 = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {server['tokens']['iv02']}"})
     with sync_playwright() as pw, iv01, iv02:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
-        )
+        browser = launch(pw)
         try:
             ctx = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
             page = ctx.new_page()
@@ -161,18 +91,10 @@ def test_the_supervisor_room_watches_and_steers(server: dict[str, Any], tmp_path
             # iv01's own console, open in another browser: it must learn of the log-out by itself
             iv_page = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN").new_page()
             iv_page.set_default_timeout(15000)
-            iv_page.goto(f"{base}/")
-            iv_page.fill("#username", "iv01")
-            iv_page.fill("#password", "pw-iv-long-enough")
-            iv_page.keyboard.press("Enter")
-            iv_page.wait_for_url(f"{base}/console")
+            login(iv_page, base, "/", "iv01", "pw-iv-long-enough", landing="/console")
             expect(iv_page.locator("#seat-status")).to_have_text("离线")
 
-            page.goto(f"{base}/")
-            page.fill("#username", "sup")
-            page.fill("#password", "correct horse")
-            page.keyboard.press("Enter")
-            page.wait_for_url(f"{base}/")
+            login(page, base, "/", "sup", "correct horse")
             assert page.locator('a[data-link="dialer"]').count() == 0  # the room replaces the raw JSON
             page.click('a[data-link="supervise"]')
             page.wait_for_url(f"{base}/supervise")
@@ -193,7 +115,7 @@ def test_the_supervisor_room_watches_and_steers(server: dict[str, Any], tmp_path
 
             # a complete by the other interviewer, for figures in the room
             assert iv02.post("/api/v1/console/ready", json={}).status_code == 200
-            _completes_one(iv02, fw, server["ids"]["iv02"])
+            complete_interview(iv02, fw, server["ids"]["iv02"])
             expect(page.locator("#k-completes")).to_have_text("1 / 20")
             expect(page.locator('#seats-table tr[data-user="iv02"] .seat-state')).to_have_text("整理中")
             page.screenshot(path=str(shots / "supervise-1-1920.png"))

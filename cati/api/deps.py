@@ -2,16 +2,47 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import inspect
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import BackgroundTasks, Depends, Request
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
+from cati.dialing.control import DialerControl, NullDialer
 from cati.settings import Settings
+
+
+def app_now(state: Any) -> dt.datetime:
+    """Now by the app's clock (``app.state.clock``: simulated time in the demo), else UTC wall time."""
+    clock = getattr(state, "clock", None)
+    now: dt.datetime = clock.now() if clock is not None else dt.datetime.now(dt.UTC)
+    return now
+
+
+def request_now(request: Request) -> dt.datetime:
+    """:func:`app_now` of the request's app (what a route passes services as ``now``)."""
+    return app_now(request.app.state)
+
+
+def request_dialer(request: Request) -> DialerControl:
+    """The app's dialing loop (``app.state.dialer``), or a no-op one when it does not run."""
+    dialer: DialerControl | None = getattr(request.app.state, "dialer", None)
+    return dialer if dialer is not None else NullDialer()
+
+
+def wake_dialer_later(request: Request, tasks: BackgroundTasks, campaign_id: int | None) -> None:
+    """Wake the dialing loop for ``campaign_id`` once the response is out (after the commit), so a
+    ready seat, a resume or a pacing switch takes effect at once."""
+    dialer = request_dialer(request)
+
+    async def wake() -> None:  # on the event loop, after the response
+        dialer.wake(campaign_id)
+
+    tasks.add_task(wake)
 
 
 async def get_settings_dep(request: Request) -> Settings:  # async: no worker-thread hop

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Path, Request
 
-from cati.api.deps import CommitOnReturn, SessionDep, SettingsDep
+from cati.api.deps import CommitOnReturn, SessionDep, SettingsDep, request_now
 from cati.auth.access import ALL_ROLES, require_roles
 from cati.campaigns import service
 from cati.campaigns.close import CloseResult, close_campaign
@@ -48,14 +47,6 @@ def _hang_up_after_commit(request: Request, tasks: BackgroundTasks, done: CloseR
 
     if done.summary.hang_up:
         tasks.add_task(hang_up)
-
-
-def _now(request: Request) -> dt.datetime:
-    clock = getattr(request.app.state, "clock", None)
-    if clock is not None:
-        now: dt.datetime = clock.now()
-        return now
-    return dt.datetime.now(dt.UTC)
 
 
 CampaignId = Annotated[int, Path(ge=1, le=2**31 - 1, description="campaign id")]
@@ -109,7 +100,12 @@ def change_status(
     """
     if body.to is CampaignStatus.closed:
         done = close_campaign(
-            session, campaign_id, reason=STATUS_REASON, force=False, actor=user.username, now=_now(request)
+            session,
+            campaign_id,
+            reason=STATUS_REASON,
+            force=False,
+            actor=user.username,
+            now=request_now(request),
         )
         _hang_up_after_commit(request, tasks, done)
         return service.to_read(service.get_campaign(session, campaign_id))
@@ -129,7 +125,12 @@ def close(
     """Close fieldwork: code calls in hand (409 while any is live unless ``force``), finalise every
     open case, seal the final results with their SHA-256, reveal the seed; the data is frozen."""
     done = close_campaign(
-        session, campaign_id, reason=body.reason, force=body.force, actor=user.username, now=_now(request)
+        session,
+        campaign_id,
+        reason=body.reason,
+        force=body.force,
+        actor=user.username,
+        now=request_now(request),
     )
     _hang_up_after_commit(request, tasks, done)
     return CloseRead(

@@ -22,12 +22,19 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.staticfiles import StaticFiles
 
-from cati.api.deps import CommitOnReturn, SessionDep, SettingsDep
+from cati.api.deps import (
+    CommitOnReturn,
+    SessionDep,
+    SettingsDep,
+    request_dialer,
+    request_now,
+    wake_dialer_later,
+)
 from cati.auth.access import public, require_roles
 from cati.console import service
 from cati.console.views import console_state, interview_view
 from cati.db import transaction
-from cati.dialing.control import DialerControl, DialerUnavailable, NullDialer
+from cati.dialing.control import DialerUnavailable
 from cati.errors import Conflict, Invalid
 from cati.events import LiveEvent, format_sse
 from cati.models import Campaign, Role, User
@@ -52,19 +59,6 @@ _static = StaticFiles(directory=STATIC_DIR)
 # --------------------------------------------------------------------------------------------------
 
 
-def _now(request: Request) -> dt.datetime:
-    clock = getattr(request.app.state, "clock", None)
-    if clock is not None:
-        now: dt.datetime = clock.now()
-        return now
-    return dt.datetime.now(dt.UTC)
-
-
-def _dialer(request: Request) -> DialerControl:
-    dialer: DialerControl | None = getattr(request.app.state, "dialer", None)
-    return dialer if dialer is not None else NullDialer()
-
-
 def _state(session: Session, user: User, settings: Settings, request: Request) -> dict[str, Any]:
     clock = getattr(request.app.state, "clock", None)
     return console_state(
@@ -72,7 +66,7 @@ def _state(session: Session, user: User, settings: Settings, request: Request) -
         user,
         visible_digits=settings.phone_visible_digits,
         wrap_up_seconds=settings.wrap_up_seconds,
-        now=_now(request),
+        now=request_now(request),
         speed=float(getattr(clock, "speed", 1.0) or 1.0),
     )
 
@@ -87,19 +81,10 @@ async def _in_tx(request: Request, fn: Callable[[Session], T]) -> T:
     return await run_in_threadpool(run)
 
 
-def _wake_later(request: Request, tasks: BackgroundTasks, campaign_id: int | None) -> None:
-    dialer = _dialer(request)
-
-    async def wake() -> None:  # on the event loop, after the response
-        dialer.wake(campaign_id)
-
-    tasks.add_task(wake)
-
-
 def _hangup_later(request: Request, tasks: BackgroundTasks, attempt_id: int | None) -> None:
     if attempt_id is None:
         return
-    dialer = _dialer(request)
+    dialer = request_dialer(request)
 
     async def hangup() -> None:
         try:
@@ -184,8 +169,10 @@ def ready(
     settings: SettingsDep,
 ) -> dict[str, Any]:
     """Take calls (the shift starts on the first ready)."""
-    seat = service.go_ready(session, _user(session, user), campaign_id=body.campaign_id, now=_now(request))
-    _wake_later(request, tasks, seat.campaign_id)
+    seat = service.go_ready(
+        session, _user(session, user), campaign_id=body.campaign_id, now=request_now(request)
+    )
+    wake_dialer_later(request, tasks, seat.campaign_id)
     return _state(session, user, settings, request)
 
 
@@ -194,7 +181,7 @@ def pause(
     body: PauseBody, request: Request, user: Interviewer, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
     """Take a break, with a reason."""
-    service.pause(session, _user(session, user), reason=body.reason, now=_now(request))
+    service.pause(session, _user(session, user), reason=body.reason, now=request_now(request))
     return _state(session, user, settings, request)
 
 
@@ -203,7 +190,7 @@ def offline(
     request: Request, user: Interviewer, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
     """End of shift."""
-    service.go_offline(session, _user(session, user), now=_now(request))
+    service.go_offline(session, _user(session, user), now=request_now(request))
     return _state(session, user, settings, request)
 
 
@@ -212,7 +199,7 @@ def preview_next(
     request: Request, user: Interviewer, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
     """Preview mode: reserve the next case and show it, not yet dialled (``current`` null if none is due)."""
-    service.preview_next(session, _user(session, user), now=_now(request))
+    service.preview_next(session, _user(session, user), now=request_now(request))
     return _state(session, user, settings, request)
 
 
@@ -229,14 +216,16 @@ async def preview_dial(request: Request, user: Interviewer, session: SessionDep)
 
     case_id = await run_in_threadpool(check)
     try:
-        attempt_id = await _dialer(request).dial_preview(user_id=user_id, case_id=case_id)
+        attempt_id = await request_dialer(request).dial_preview(user_id=user_id, case_id=case_id)
     except DialerUnavailable as exc:
         raise Conflict(code="preview.dialer_unavailable", params={"reason": str(exc)}) from None
 
     def attach() -> dict[str, Any]:
         seat = service.lock_seat(session, user_id)
         if seat.status == "reserved" and seat.current_case_id == case_id and seat.current_attempt_id is None:
-            service.reserve_seat(session, seat, case_id=case_id, attempt_id=attempt_id, now=_now(request))
+            service.reserve_seat(
+                session, seat, case_id=case_id, attempt_id=attempt_id, now=request_now(request)
+            )
         return _state(session, _user(session, user), settings, request)
 
     return await run_in_threadpool(attach)
@@ -254,7 +243,7 @@ def interview(
         version=body.version,
         item_id=body.item_id,
         value=body.value,
-        now=_now(request),
+        now=request_now(request),
     )
     return interview_view(loaded)
 
@@ -264,7 +253,7 @@ def hangup(
     request: Request, tasks: BackgroundTasks, user: Interviewer, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
     """End the call from the console; the case stays in hand to be coded."""
-    attempt_id = service.hang_up(session, _user(session, user), now=_now(request))
+    attempt_id = service.hang_up(session, _user(session, user), now=request_now(request))
     _hangup_later(request, tasks, attempt_id)
     return _state(session, user, settings, request)
 
@@ -288,7 +277,7 @@ def disposition(
         same_interviewer=body.same_interviewer,
         note=body.note or None,
         completed_elsewhere=body.completed_elsewhere,
-        now=_now(request),
+        now=request_now(request),
     )
     _hangup_later(request, tasks, attempt_id)
     return _state(session, user, settings, request)
@@ -299,8 +288,8 @@ def next_call(
     request: Request, tasks: BackgroundTasks, user: Interviewer, session: SessionDep, settings: SettingsDep
 ) -> dict[str, Any]:
     """Wrap-up done: ready for the next call."""
-    seat = service.finish_wrap_up(session, _user(session, user), now=_now(request))
-    _wake_later(request, tasks, seat.campaign_id)
+    seat = service.finish_wrap_up(session, _user(session, user), now=request_now(request))
+    wake_dialer_later(request, tasks, seat.campaign_id)
     return _state(session, user, settings, request)
 
 

@@ -9,7 +9,6 @@ data). ``?view=witness`` lets a supervisor see what the witnesses see; the other
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -21,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from cati.api.deps import CommitOnReturn, SessionDep
+from cati.api.deps import CommitOnReturn, SessionDep, app_now
 from cati.auth.access import require_roles
 from cati.campaigns.service import get_campaign
 from cati.db import transaction
@@ -29,10 +28,9 @@ from cati.errors import Forbidden
 from cati.live.arith import AlertRules
 from cati.live.hub import LiveHub
 from cati.live.snapshot import View, live_rates, live_snapshot, live_snapshots
-from cati.models import AuditHead, Campaign, InterviewerSeat, Role, User
+from cati.models import AuditHead, InterviewerSeat, Role, User
 from cati.settings import Settings
-from cati.web.i18n import CATALOG, locale_for
-from cati.web.templates import render
+from cati.web.rooms import render_room
 
 log = logging.getLogger("cati.live")
 
@@ -60,12 +58,6 @@ def choose_view(user: User, asked: str | None) -> View:
     if asked is None or asked == own or asked == "witness":
         return "witness" if asked == "witness" else own
     raise Forbidden("无权查看督导视图 / the supervisor view is for supervisors and admins")
-
-
-def _now(state: Any) -> dt.datetime:
-    clock = getattr(state, "clock", None)
-    now: dt.datetime = clock.now() if clock is not None else dt.datetime.now(dt.UTC)
-    return now
 
 
 def _fingerprint(state: Any) -> str | None:
@@ -99,7 +91,7 @@ def _snapshot(state: Any, session: Session, campaign_id: int, view: View, dialer
         session,
         campaign_id,
         view=view,
-        now=_now(state),
+        now=app_now(state),
         rules=AlertRules(idle_minutes=settings.live_idle_minutes, pause_minutes=settings.live_pause_minutes),
         feed_entries=settings.live_feed_entries,
         key_fingerprint=_fingerprint(state),
@@ -146,7 +138,7 @@ def hub_of(request: Request) -> LiveHub:
                     s,
                     campaign_id,
                     views=chosen,
-                    now=_now(state),
+                    now=app_now(state),
                     rules=AlertRules(
                         idle_minutes=settings.live_idle_minutes, pause_minutes=settings.live_pause_minutes
                     ),
@@ -221,29 +213,4 @@ def witness_page(
     request: Request, user: Watcher, session: SessionDep, campaign: int | None = None
 ) -> Response:
     """The witness room (zh-CN first, ``?lang=en``): built on the live JSON and stream."""
-    english = locale_for(request) == "en"
-    rows = session.execute(
-        select(
-            Campaign.id, Campaign.code, Campaign.name_en if english else Campaign.name_zh, Campaign.status
-        ).order_by(Campaign.id)
-    ).all()
-    campaigns: list[dict[str, Any]] = [
-        {"id": int(r[0]), "code": str(r[1]), "name": str(r[2]), "status": str(r[3])} for r in rows
-    ]
-    chosen: int | None = campaign
-    if chosen is None or chosen not in {c["id"] for c in campaigns}:
-        live_ones = [c for c in campaigns if c["status"] == "fieldwork"]
-        chosen = (live_ones or campaigns)[-1]["id"] if campaigns else None
-    catalog = CATALOG[locale_for(request)]
-    messages = {k: v for k, v in catalog.items() if k.startswith("live.")}
-    principal = request.state.principal
-    return render(
-        request,
-        "witness.html",
-        user=user,
-        campaigns=campaigns,
-        chosen=chosen,
-        messages=messages,
-        csrf_token=principal.csrf_token,
-        locale_js="en" if english else "zh-CN",
-    )
+    return render_room(request, session, user, campaign, "witness.html", ("live.",))
