@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from browser_support import CHROMIUM, RATED
 from case_factory import ALWAYS_OPEN, make_campaign
 from console_support import now
 from sqlalchemy import select
-from test_console_browser import CHROMIUM, RATED
 
 from cati.auth.service import create_user
 from cati.campaigns.instruments import BUILTIN_DIR
