@@ -89,7 +89,7 @@ def test_the_last_line_names_outcomes_in_chinese() -> None:
     from cati.cli.demo import _outcome
 
     keys = ["answering_machine", "appointment", "break_off", "complete", "fax", "language", "partial",
-            "refusal", "screened_out", "no_screener"]  # fmt: skip
+            "refusal", "screened_out", "no_screener", "callback"]  # fmt: skip
     zh = [_outcome(DemoOptions(lang="zh-CN"), k) for k in keys]
     assert all(not word.isascii() for word in zh), zh
     assert _outcome(DemoOptions(lang="en"), "screened_out") == "screened out"
