@@ -73,9 +73,12 @@ def _open_campaign(session: Session, campaign_id: int) -> str:
     return code
 
 
-def _changed(session: Session, campaign_id: int) -> None:
-    """Tell the live rooms after commit (the live hub listens on the campaign's topic)."""
-    queue_event(session, campaign_topic(campaign_id), "controls", controls_state(session, campaign_id))
+def _changed(session: Session, campaign_id: int) -> dict[str, Any]:
+    """Tell the live rooms after commit (the live hub listens on the campaign's topic); returns the
+    new :func:`controls_state`, read once for the event and the caller's answer."""
+    state = controls_state(session, campaign_id)
+    queue_event(session, campaign_topic(campaign_id), "controls", state)
+    return state
 
 
 def controls_state(session: Session, campaign_id: int) -> dict[str, Any]:
@@ -137,8 +140,7 @@ def set_campaign_paused(
         details={"code": campaign.code, "reason": text},
         at=now,
     )
-    _changed(session, campaign_id)
-    return controls_state(session, campaign_id)
+    return _changed(session, campaign_id)
 
 
 def _district(session: Session, campaign_id: int, code: str) -> District:
@@ -184,8 +186,7 @@ def set_district_paused(
         details={"campaign_id": campaign_id, "district": district.code, "reason": text},
         at=now,
     )
-    _changed(session, campaign_id)
-    return controls_state(session, campaign_id)
+    return _changed(session, campaign_id)
 
 
 def set_cell_closed(
@@ -248,8 +249,7 @@ def set_cell_closed(
         },
         at=now,
     )
-    _changed(session, campaign_id)
-    return controls_state(session, campaign_id)
+    return _changed(session, campaign_id)
 
 
 def set_pacing(
@@ -283,8 +283,7 @@ def set_pacing(
         details={"code": campaign.code, "from": before, "to": mode, "reason": text},
         at=now,
     )
-    _changed(session, campaign_id)
-    return controls_state(session, campaign_id)
+    return _changed(session, campaign_id)
 
 
 def log_out_seat(
