@@ -27,7 +27,6 @@ from cati.console import service as console
 from cati.errors import Conflict, Invalid, NotFound
 from cati.events import campaign_topic, queue_event
 from cati.models import (
-    Campaign,
     DiallingMode,
     District,
     InterviewerSeat,
@@ -260,14 +259,7 @@ def set_pacing(
     modes = [m.value for m in DiallingMode]
     if mode not in modes:
         raise Invalid(f"拨号模式 {mode!r} 未知，应为 {' / '.join(modes)} / dialling mode {mode!r} unknown")
-    campaign = session.execute(
-        select(Campaign)
-        .where(Campaign.id == campaign_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
-    if campaign is None:
-        raise NotFound(f"campaign {campaign_id} not found")
+    campaign = get_campaign(session, campaign_id, for_update=True)
     refuse_if_closed(campaign.code, campaign.status)
     before = campaign.dialling_mode
     if before == mode:
