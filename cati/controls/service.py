@@ -27,7 +27,6 @@ from cati.console import service as console
 from cati.errors import Conflict, Invalid, NotFound
 from cati.events import campaign_topic, queue_event
 from cati.models import (
-    Campaign,
     DiallingMode,
     District,
     InterviewerSeat,
@@ -73,9 +72,12 @@ def _open_campaign(session: Session, campaign_id: int) -> str:
     return code
 
 
-def _changed(session: Session, campaign_id: int) -> None:
-    """Tell the live rooms after commit (the live hub listens on the campaign's topic)."""
-    queue_event(session, campaign_topic(campaign_id), "controls", controls_state(session, campaign_id))
+def _changed(session: Session, campaign_id: int) -> dict[str, Any]:
+    """Tell the live rooms after commit (the live hub listens on the campaign's topic); returns the
+    new :func:`controls_state`, read once for the event and the caller's answer."""
+    state = controls_state(session, campaign_id)
+    queue_event(session, campaign_topic(campaign_id), "controls", state)
+    return state
 
 
 def controls_state(session: Session, campaign_id: int) -> dict[str, Any]:
@@ -137,8 +139,7 @@ def set_campaign_paused(
         details={"code": campaign.code, "reason": text},
         at=now,
     )
-    _changed(session, campaign_id)
-    return controls_state(session, campaign_id)
+    return _changed(session, campaign_id)
 
 
 def _district(session: Session, campaign_id: int, code: str) -> District:
@@ -184,8 +185,7 @@ def set_district_paused(
         details={"campaign_id": campaign_id, "district": district.code, "reason": text},
         at=now,
     )
-    _changed(session, campaign_id)
-    return controls_state(session, campaign_id)
+    return _changed(session, campaign_id)
 
 
 def set_cell_closed(
@@ -248,8 +248,7 @@ def set_cell_closed(
         },
         at=now,
     )
-    _changed(session, campaign_id)
-    return controls_state(session, campaign_id)
+    return _changed(session, campaign_id)
 
 
 def set_pacing(
@@ -260,14 +259,7 @@ def set_pacing(
     modes = [m.value for m in DiallingMode]
     if mode not in modes:
         raise Invalid(f"拨号模式 {mode!r} 未知，应为 {' / '.join(modes)} / dialling mode {mode!r} unknown")
-    campaign = session.execute(
-        select(Campaign)
-        .where(Campaign.id == campaign_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
-    if campaign is None:
-        raise NotFound(f"campaign {campaign_id} not found")
+    campaign = get_campaign(session, campaign_id, for_update=True)
     refuse_if_closed(campaign.code, campaign.status)
     before = campaign.dialling_mode
     if before == mode:
@@ -283,8 +275,7 @@ def set_pacing(
         details={"code": campaign.code, "from": before, "to": mode, "reason": text},
         at=now,
     )
-    _changed(session, campaign_id)
-    return controls_state(session, campaign_id)
+    return _changed(session, campaign_id)
 
 
 def log_out_seat(

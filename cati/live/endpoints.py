@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -27,7 +27,7 @@ from cati.db import transaction
 from cati.errors import Forbidden
 from cati.live.arith import AlertRules
 from cati.live.hub import LiveHub
-from cati.live.snapshot import View, live_rates, live_snapshot, live_snapshots
+from cati.live.snapshot import View, live_rates, live_snapshots
 from cati.models import AuditHead, InterviewerSeat, Role, User
 from cati.settings import Settings
 from cati.web.rooms import render_room
@@ -84,18 +84,27 @@ def _dialer_status(state: Any) -> dict[str, Any] | None:
     return status
 
 
-def _snapshot(state: Any, session: Session, campaign_id: int, view: View, dialer: Any) -> dict[str, Any]:
-    """``live_snapshot`` with the app's clock, settings, signing key and dialer status."""
+def _snapshots(
+    state: Any,
+    session: Session,
+    campaign_id: int,
+    views: list[View],
+    dialer: dict[str, Any] | None,
+    rates: Callable[[], dict[str, Any]] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """``live_snapshots`` with the app's clock, settings, signing key and dialer status (the JSON
+    route and the broadcaster both come here)."""
     settings: Settings = state.settings
-    return live_snapshot(
+    return live_snapshots(
         session,
         campaign_id,
-        view=view,
+        views=views,
         now=app_now(state),
         rules=AlertRules(idle_minutes=settings.live_idle_minutes, pause_minutes=settings.live_pause_minutes),
         feed_entries=settings.live_feed_entries,
         key_fingerprint=_fingerprint(state),
         dialer_status=dialer,
+        rates=rates,
     )
 
 
@@ -124,7 +133,6 @@ def hub_of(request: Request) -> LiveHub:
 
         def compute(campaign_id: int, views: tuple[str, ...]) -> dict[str, dict[str, Any]]:
             chosen: list[View] = ["supervisor" if v == "supervisor" else "witness" for v in views]
-            settings: Settings = state.settings
             with transaction(factory) as s:
 
                 def rates() -> dict[str, Any]:
@@ -134,19 +142,7 @@ def hub_of(request: Request) -> LiveHub:
                         rates_cache[campaign_id] = (time.monotonic(), value)
                     return value
 
-                return live_snapshots(
-                    s,
-                    campaign_id,
-                    views=chosen,
-                    now=app_now(state),
-                    rules=AlertRules(
-                        idle_minutes=settings.live_idle_minutes, pause_minutes=settings.live_pause_minutes
-                    ),
-                    feed_entries=settings.live_feed_entries,
-                    key_fingerprint=_fingerprint(state),
-                    dialer_status=holder.get("dialer"),
-                    rates=rates,
-                )
+                return _snapshots(state, s, campaign_id, chosen, holder.get("dialer"), rates)
 
         def prepare() -> None:
             holder["dialer"] = _dialer_status(state)
@@ -170,7 +166,7 @@ def live(
     supervisors also get every seat and the alerts, witnesses the published plan and commitment."""
     chosen = choose_view(user, view)
     state = request.app.state
-    return _snapshot(state, session, campaign_id, chosen, _dialer_status(state))
+    return _snapshots(state, session, campaign_id, [chosen], _dialer_status(state))[chosen]
 
 
 @router.get("/{campaign_id}/live/stream")

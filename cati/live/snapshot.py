@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, select
 from sqlalchemy import case as sql_case
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cati.campaigns.service import get_campaign, to_read
@@ -118,7 +118,7 @@ def live_snapshots(
         "abandonment": abandonment,
         "audit": {
             "entries": recent_entries(session, feed_entries, tz),
-            "checkpoint": _checkpoint(session, tz),
+            "checkpoint": _checkpoint(session),
             "checkpoint_url": CHECKPOINT_URL,
         },
         "scores": _scores(session, campaign),
@@ -165,8 +165,9 @@ def _campaign(session: Session, campaign: Campaign, now: dt.datetime, tz: ZoneIn
         )
         .order_by(AuditEntry.seq)
     ):
-        if (details or {}).get("to") == CampaignStatus.fieldwork.value and started is None:
+        if (details or {}).get("to") == CampaignStatus.fieldwork.value:
             started = at
+            break
     return {
         "id": campaign.id,
         "code": campaign.code,
@@ -303,7 +304,7 @@ def _seats(
     for seat, user, district_id, stratum in session.execute(
         select(InterviewerSeat, User, Case.district_id, Case.stratum)
         .join(User, User.id == InterviewerSeat.user_id)
-        .outerjoin(Case, and_(Case.id == InterviewerSeat.current_case_id))
+        .outerjoin(Case, Case.id == InterviewerSeat.current_case_id)
         .where(InterviewerSeat.campaign_id == campaign.id)
         .order_by(User.username)
     ):
@@ -329,7 +330,7 @@ def _seats(
     return out
 
 
-def _checkpoint(session: Session, tz: ZoneInfo) -> dict[str, Any] | None:
+def _checkpoint(session: Session) -> dict[str, Any] | None:
     latest = checkpoints.latest(session)
     if latest is None:
         return None
