@@ -111,11 +111,6 @@ def final_checkpoint(session: Session, campaign_id: int) -> AuditCheckpoint:
     return row
 
 
-def signoffs(session: Session, campaign_id: int) -> list[dict[str, Any]]:
-    """The witnesses' signatures as the announcement lists them (party, name, time, digest signed)."""
-    return announcement.signoffs(session, campaign_id)
-
-
 def _cases_csv(session: Session, campaign_id: int) -> tuple[bytes, dict[int, list[str]]]:
     """cases.csv (no phone numbers) and, per district id, the numbers in position order (for digests)."""
     rows: list[list[str]] = []
@@ -247,7 +242,7 @@ def build_bundle(session: Session, campaign_id: int) -> bytes:
         (layout.CHECKPOINTS, _json(checkpoints)),
         (layout.PUBLIC_KEY, _public_pem(final.public_key)),
         (layout.FINGERPRINT, (fingerprint(bytes.fromhex(final.public_key)) + "\n").encode("ascii")),
-        (layout.SIGNOFFS, _json(signoffs(session, campaign_id))),
+        (layout.SIGNOFFS, _json(announcement.signoffs(session, campaign_id))),
     ]
     manifest = {
         "format": layout.FORMAT,
