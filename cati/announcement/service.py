@@ -34,6 +34,7 @@ from cati.models import (
     utcnow,
 )
 from cati.results.sealed import digest
+from cati.verify.chain import format_at
 from dialer.rdd import campaign_commitment
 
 SCHEMA = "cati.announcement/1"
@@ -101,7 +102,7 @@ def _final_checkpoint(session: Session, campaign_id: int) -> dict[str, Any] | No
     return {
         "seq": row.size,
         "head_hash": row.head_hash,
-        "at": row.at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "at": format_at(row.at),
         "signature": row.signature,
         "public_key": row.public_key,
         "key_fingerprint": fingerprint(bytes.fromhex(row.public_key)),
