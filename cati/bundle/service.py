@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cati import audit
 from cati.announcement import service as announcement
 from cati.campaigns.service import get_campaign, to_read
 from cati.checkpoints.service import from_row
@@ -163,47 +164,30 @@ def _responses_csv(export: Export) -> bytes:
     return export_csv(Export(header, [dict(zip(header, r, strict=True)) for r in rows]))
 
 
-def _audit_lines(session: Session, size: int, batch: int = 2000) -> Iterator[bytes]:
-    last = 0
-    while last < size:
-        rows = (
-            session.execute(
-                select(AuditEntry)
-                .where(AuditEntry.seq > last, AuditEntry.seq <= size)
-                .order_by(AuditEntry.seq)
-                .limit(batch)
-            )
-            .scalars()
-            .all()
-        )
-        if not rows:
-            return
-        for e in rows:
-            if e.object_type in REDACTED_OBJECT_TYPES:
-                entry: dict[str, Any] = {
-                    "seq": e.seq,
-                    "action": e.action,
-                    "redacted": True,
-                    "prev_hash": e.prev_hash,
-                    "hash": e.hash,
-                }
-                yield json.dumps(entry, sort_keys=True, separators=(",", ":")).encode() + b"\n"
-                continue
-            entry = {
+def _audit_lines(session: Session, size: int) -> Iterator[bytes]:
+    for e in audit.entries(session, upto=size, batch=2000):
+        if e.object_type in REDACTED_OBJECT_TYPES:
+            entry: dict[str, Any] = {
                 "seq": e.seq,
-                "at": format_at(e.at),
-                "actor": e.actor,
                 "action": e.action,
-                "object_type": e.object_type,
-                "object_id": e.object_id,
-                "details": e.details,
+                "redacted": True,
                 "prev_hash": e.prev_hash,
                 "hash": e.hash,
             }
-            yield (
-                json.dumps(entry, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode() + b"\n"
-            )
-        last = rows[-1].seq
+            yield json.dumps(entry, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+            continue
+        entry = {
+            "seq": e.seq,
+            "at": format_at(e.at),
+            "actor": e.actor,
+            "action": e.action,
+            "object_type": e.object_type,
+            "object_id": e.object_id,
+            "details": e.details,
+            "prev_hash": e.prev_hash,
+            "hash": e.hash,
+        }
+        yield json.dumps(entry, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode() + b"\n"
 
 
 def _public_pem(public_hex: str) -> bytes:
