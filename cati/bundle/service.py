@@ -74,18 +74,7 @@ def _csv(header: list[str], rows: list[list[str]]) -> bytes:
 
 def _status_entries(session: Session, campaign_id: int) -> dict[str, AuditEntry]:
     """The campaign's status-change entries by target status (the last one of each)."""
-    out: dict[str, AuditEntry] = {}
-    for entry in session.execute(
-        select(AuditEntry)
-        .where(
-            AuditEntry.action == "campaign.status_changed",
-            AuditEntry.object_type == "campaign",
-            AuditEntry.object_id == str(campaign_id),
-        )
-        .order_by(AuditEntry.seq)
-    ).scalars():
-        out[str(entry.details.get("to"))] = entry
-    return out
+    return {str(e.details.get("to")): e for e in announcement.status_changes(session, campaign_id)}
 
 
 def final_checkpoint(session: Session, campaign_id: int) -> AuditCheckpoint:
