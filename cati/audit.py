@@ -258,16 +258,14 @@ class VerifyResult:
     reason: str | None = None
 
 
-def _entries(session: Session, batch: int = 1000) -> Iterator[AuditEntry]:
+def entries(session: Session, upto: int | None = None, batch: int = 1000) -> Iterator[AuditEntry]:
+    """The log in seq order (up to seq ``upto`` if given), read in batches of ``batch`` rows."""
     last = 0
     while True:
-        rows = (
-            session.execute(
-                select(AuditEntry).where(AuditEntry.seq > last).order_by(AuditEntry.seq).limit(batch)
-            )
-            .scalars()
-            .all()
-        )
+        query = select(AuditEntry).where(AuditEntry.seq > last)
+        if upto is not None:
+            query = query.where(AuditEntry.seq <= upto)
+        rows = session.execute(query.order_by(AuditEntry.seq).limit(batch)).scalars().all()
         if not rows:
             return
         yield from rows
@@ -279,7 +277,7 @@ def verify_chain(session: Session) -> VerifyResult:
     prev = GENESIS_HASH
     expected_seq = 1
     checked = 0
-    for entry in _entries(session):
+    for entry in entries(session):
         if entry.seq != expected_seq:
             return VerifyResult(False, checked, expected_seq, f"entry {expected_seq} is missing")
         if entry.prev_hash != prev:

@@ -311,7 +311,7 @@ def test_a_real_kit_passes_and_every_tampering_is_named(
         raise OSError(28, "No space left on device")
 
     with monkeypatch.context() as m:
-        m.setattr("cati.cli.results.os.replace", disk_full)
+        m.setattr("cati.cli.common.os.replace", disk_full)
         code, out, err = run(["results", "bundle", "kit-2026", "-o", str(kit), "--force"], closed.env)
     assert code == 2 and "No space left on device" in err, (out, err)
     assert kit.read_bytes() == b"the previous kit"

@@ -34,6 +34,7 @@ from cati.models import (
     utcnow,
 )
 from cati.results.sealed import digest
+from cati.verify.chain import format_at
 from dialer.rdd import campaign_commitment
 
 SCHEMA = "cati.announcement/1"
@@ -68,20 +69,27 @@ def _closure(session: Session, campaign: Campaign) -> CampaignClosure:
     return closure
 
 
+def status_changes(session: Session, campaign_id: int) -> list[AuditEntry]:
+    """The campaign's status-change entries of the audit log, in seq order."""
+    return list(
+        session.execute(
+            select(AuditEntry)
+            .where(
+                AuditEntry.action == "campaign.status_changed",
+                AuditEntry.object_type == "campaign",
+                AuditEntry.object_id == str(campaign_id),
+            )
+            .order_by(AuditEntry.seq)
+        ).scalars()
+    )
+
+
 def _fieldwork_dates(session: Session, campaign: Campaign) -> dict[str, str | None]:
     """When the status changed to fieldwork and to closed, from the audit log (campaign's zone)."""
     zone = ZoneInfo(campaign.timezone)
     out: dict[str, str | None] = {"published": None, "fieldwork_started": None, "closed": None}
     keys = {"published": "published", "fieldwork": "fieldwork_started", "closed": "closed"}
-    for entry in session.execute(
-        select(AuditEntry)
-        .where(
-            AuditEntry.action == "campaign.status_changed",
-            AuditEntry.object_type == "campaign",
-            AuditEntry.object_id == str(campaign.id),
-        )
-        .order_by(AuditEntry.seq)
-    ).scalars():
+    for entry in status_changes(session, campaign.id):
         key = keys.get(str(entry.details.get("to")))
         if key is not None and out[key] is None:
             out[key] = entry.at.astimezone(zone).isoformat(timespec="seconds")
@@ -101,7 +109,7 @@ def _final_checkpoint(session: Session, campaign_id: int) -> dict[str, Any] | No
     return {
         "seq": row.size,
         "head_hash": row.head_hash,
-        "at": row.at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "at": format_at(row.at),
         "signature": row.signature,
         "public_key": row.public_key,
         "key_fingerprint": fingerprint(bytes.fromhex(row.public_key)),

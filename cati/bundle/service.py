@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cati import audit
 from cati.announcement import service as announcement
 from cati.campaigns.service import get_campaign, to_read
 from cati.checkpoints.service import from_row
@@ -73,18 +74,7 @@ def _csv(header: list[str], rows: list[list[str]]) -> bytes:
 
 def _status_entries(session: Session, campaign_id: int) -> dict[str, AuditEntry]:
     """The campaign's status-change entries by target status (the last one of each)."""
-    out: dict[str, AuditEntry] = {}
-    for entry in session.execute(
-        select(AuditEntry)
-        .where(
-            AuditEntry.action == "campaign.status_changed",
-            AuditEntry.object_type == "campaign",
-            AuditEntry.object_id == str(campaign_id),
-        )
-        .order_by(AuditEntry.seq)
-    ).scalars():
-        out[str(entry.details.get("to"))] = entry
-    return out
+    return {str(e.details.get("to")): e for e in announcement.status_changes(session, campaign_id)}
 
 
 def final_checkpoint(session: Session, campaign_id: int) -> AuditCheckpoint:
@@ -109,11 +99,6 @@ def final_checkpoint(session: Session, campaign_id: int) -> AuditCheckpoint:
             "close yet: run `cati audit checkpoint` first"
         )
     return row
-
-
-def signoffs(session: Session, campaign_id: int) -> list[dict[str, Any]]:
-    """The witnesses' signatures as the announcement lists them (party, name, time, digest signed)."""
-    return announcement.signoffs(session, campaign_id)
 
 
 def _cases_csv(session: Session, campaign_id: int) -> tuple[bytes, dict[int, list[str]]]:
@@ -168,47 +153,30 @@ def _responses_csv(export: Export) -> bytes:
     return export_csv(Export(header, [dict(zip(header, r, strict=True)) for r in rows]))
 
 
-def _audit_lines(session: Session, size: int, batch: int = 2000) -> Iterator[bytes]:
-    last = 0
-    while last < size:
-        rows = (
-            session.execute(
-                select(AuditEntry)
-                .where(AuditEntry.seq > last, AuditEntry.seq <= size)
-                .order_by(AuditEntry.seq)
-                .limit(batch)
-            )
-            .scalars()
-            .all()
-        )
-        if not rows:
-            return
-        for e in rows:
-            if e.object_type in REDACTED_OBJECT_TYPES:
-                entry: dict[str, Any] = {
-                    "seq": e.seq,
-                    "action": e.action,
-                    "redacted": True,
-                    "prev_hash": e.prev_hash,
-                    "hash": e.hash,
-                }
-                yield json.dumps(entry, sort_keys=True, separators=(",", ":")).encode() + b"\n"
-                continue
-            entry = {
+def _audit_lines(session: Session, size: int) -> Iterator[bytes]:
+    for e in audit.entries(session, upto=size, batch=2000):
+        if e.object_type in REDACTED_OBJECT_TYPES:
+            entry: dict[str, Any] = {
                 "seq": e.seq,
-                "at": format_at(e.at),
-                "actor": e.actor,
                 "action": e.action,
-                "object_type": e.object_type,
-                "object_id": e.object_id,
-                "details": e.details,
+                "redacted": True,
                 "prev_hash": e.prev_hash,
                 "hash": e.hash,
             }
-            yield (
-                json.dumps(entry, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode() + b"\n"
-            )
-        last = rows[-1].seq
+            yield json.dumps(entry, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+            continue
+        entry = {
+            "seq": e.seq,
+            "at": format_at(e.at),
+            "actor": e.actor,
+            "action": e.action,
+            "object_type": e.object_type,
+            "object_id": e.object_id,
+            "details": e.details,
+            "prev_hash": e.prev_hash,
+            "hash": e.hash,
+        }
+        yield json.dumps(entry, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode() + b"\n"
 
 
 def _public_pem(public_hex: str) -> bytes:
@@ -247,7 +215,7 @@ def build_bundle(session: Session, campaign_id: int) -> bytes:
         (layout.CHECKPOINTS, _json(checkpoints)),
         (layout.PUBLIC_KEY, _public_pem(final.public_key)),
         (layout.FINGERPRINT, (fingerprint(bytes.fromhex(final.public_key)) + "\n").encode("ascii")),
-        (layout.SIGNOFFS, _json(signoffs(session, campaign_id))),
+        (layout.SIGNOFFS, _json(announcement.signoffs(session, campaign_id))),
     ]
     manifest = {
         "format": layout.FORMAT,

@@ -12,7 +12,6 @@ only flush: the caller's transaction stores a checkpoint with the change it foll
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cati.audit import GENESIS_HASH, VerifyResult, verify_chain
 from cati.checkpoints.keys import Signer, SignerSource
 from cati.models import AuditCheckpoint, AuditEntry, AuditHead, Campaign, CampaignStatus, utcnow
+from cati.verify.chain import format_at
 from cati.verify.checkpoint import FORMAT, Checkpoint, CheckpointFileError, parse, signed_bytes
 
 __all__ = [
@@ -54,7 +54,8 @@ def _head(session: Session) -> tuple[int, str]:
 def write_checkpoint(session: Session, signer: Signer, *, reason: str) -> Checkpoint:
     """Sign the chain's head as this transaction sees it and store the checkpoint (flushed only)."""
     size, head_hash = _head(session)
-    at = utcnow().astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    now = utcnow()
+    at = format_at(now)
     sig = signer.sign(signed_bytes(size, head_hash, at))
     checkpoint = Checkpoint(size, head_hash, at, signer.public_raw.hex(), sig.hex())
     session.add(
@@ -62,7 +63,7 @@ def write_checkpoint(session: Session, signer: Signer, *, reason: str) -> Checkp
             format=FORMAT,
             size=size,
             head_hash=head_hash,
-            at=dt.datetime.strptime(at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC),
+            at=now,
             reason=reason[:64],
             public_key=checkpoint.public_key,
             signature=checkpoint.signature,
@@ -101,8 +102,7 @@ def stored(session: Session) -> Sequence[AuditCheckpoint]:
 
 
 def from_row(row: AuditCheckpoint) -> Checkpoint:
-    at = row.at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return Checkpoint(row.size, row.head_hash, at, row.public_key, row.signature, row.format)
+    return Checkpoint(row.size, row.head_hash, format_at(row.at), row.public_key, row.signature, row.format)
 
 
 def latest(session: Session) -> Checkpoint | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ from cati.checkpoints import (
     parse,
     write_checkpoint,
 )
-from cati.cli.common import CliError, cli_session, data_dir_option, load_settings
+from cati.cli.common import CliError, cli_session, data_dir_option, load_settings, write_atomically
 from cati.settings import Settings
 
 
@@ -132,12 +131,9 @@ def audit_key(data_dir: Path | None) -> None:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomically(path, text.encode("utf-8"))
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise CliError(f"无法写入 {path} / cannot write {path}: {exc.strerror}") from None
 
 

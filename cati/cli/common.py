@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import getpass
+import os
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +25,23 @@ class CliError(click.ClickException):
 
     def show(self, file: object = None) -> None:
         click.echo(f"error: {self.format_message()}", err=True)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """A temporary file in the same directory, fsynced, then renamed over ``path``: never a
+    half-written file. Raises OSError (the temporary file removed); the caller words the message."""
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def load_settings(data_dir: Path | None = None) -> Settings:

@@ -7,16 +7,14 @@ a shell on the server (``--data-dir`` / ``CATI_DATA_DIR`` reach a running demo's
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
 from sqlalchemy.orm import Session
 
 from cati.campaigns.service import get_campaign, get_campaign_by_code
-from cati.cli.common import CliError, cli_session, data_dir_option, load_settings
+from cati.cli.common import CliError, cli_session, data_dir_option, load_settings, write_atomically
 from cati.errors import AppError
 from cati.models import Campaign
 from cati.results import service
@@ -126,21 +124,7 @@ def results_bundle(campaign: str, output: Path, force: bool, lang: str, data_dir
 
 
 def _write_atomically(output: Path, data: bytes, en: bool) -> None:
-    """A temporary file in the same directory, fsynced, then renamed: never a half-written kit."""
-    directory = output.parent if str(output.parent) else Path(".")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=directory)
+        write_atomically(output, data)
     except OSError as exc:
         raise CliError(f"{output}: {'cannot write' if en else '无法写入'}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, output)
-    except OSError as exc:
-        raise CliError(f"{output}: {'cannot write' if en else '无法写入'}: {exc.strerror or exc}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

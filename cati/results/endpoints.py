@@ -3,6 +3,7 @@ xlsx and SPSS files; the final-score JSON. Scores are sealed before close at eac
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
@@ -69,6 +70,26 @@ def _open_campaign(session: SessionDep, campaign_id: int, lang: Lang) -> Campaig
     return campaign
 
 
+#: The responses downloads: suffix -> (builder, media type).
+_RESPONSE_FORMATS: dict[str, tuple[Callable[[exports.Responses, Lang], bytes], str]] = {
+    "csv": (exports.responses_csv, "text/csv; charset=utf-8"),
+    "xlsx": (exports.responses_xlsx, XLSX),
+    "sav": (exports.responses_sav, "application/x-spss-sav"),
+}
+
+
+def _responses(
+    session: SessionDep, campaign_id: int, include_all: bool, lang: str | None, ext: str
+) -> Response:
+    """One responses download: sealed (409) before close, then built and named by its format."""
+    language = lang_of(lang)
+    campaign = _open_campaign(session, campaign_id, language)
+    data = exports.responses(session, campaign_id, include_all=include_all)
+    build, media_type = _RESPONSE_FORMATS[ext]
+    name = f"{campaign.code}-responses{_suffix(language, include_all)}.{ext}"
+    return _download(build(data, language), media_type, name)
+
+
 @router.get(
     "/{campaign_id}/exports/responses.csv",
     response_class=Response,
@@ -79,11 +100,7 @@ def responses_csv(
 ) -> Response:
     """One row per finished questionnaire; Chinese headers and labels (``cati score`` reads them);
     ``?lang=en``: the machine form (codes). Never a phone number. Sealed (409) before close."""
-    language = lang_of(lang)
-    campaign = _open_campaign(session, campaign_id, language)
-    data = exports.responses(session, campaign_id, include_all=include_all)
-    name = f"{campaign.code}-responses{_suffix(language, include_all)}.csv"
-    return _download(exports.responses_csv(data, language), "text/csv; charset=utf-8", name)
+    return _responses(session, campaign_id, include_all, lang, "csv")
 
 
 @router.get(
@@ -95,11 +112,7 @@ def responses_xlsx(
     campaign_id: CampaignId, session: SessionDep, include_all: AllQuery = False, lang: LangQuery = None
 ) -> Response:
     """The responses as an Excel workbook (labels, frozen bold header, item texts, notes)."""
-    language = lang_of(lang)
-    campaign = _open_campaign(session, campaign_id, language)
-    data = exports.responses(session, campaign_id, include_all=include_all)
-    name = f"{campaign.code}-responses{_suffix(language, include_all)}.xlsx"
-    return _download(exports.responses_xlsx(data, language), XLSX, name)
+    return _responses(session, campaign_id, include_all, lang, "xlsx")
 
 
 @router.get(
@@ -111,11 +124,7 @@ def responses_sav(
     campaign_id: CampaignId, session: SessionDep, include_all: AllQuery = False, lang: LangQuery = None
 ) -> Response:
     """The responses for SPSS: variable labels = item texts, value labels, 98/99 user-missing."""
-    language = lang_of(lang)
-    campaign = _open_campaign(session, campaign_id, language)
-    data = exports.responses(session, campaign_id, include_all=include_all)
-    name = f"{campaign.code}-responses{_suffix(language, include_all)}.sav"
-    return _download(exports.responses_sav(data, language), "application/x-spss-sav", name)
+    return _responses(session, campaign_id, include_all, lang, "sav")
 
 
 def _scores(

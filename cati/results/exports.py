@@ -18,6 +18,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,7 +31,6 @@ from sqlalchemy.orm import Session
 
 from cati.campaigns.instruments import campaign_instrument
 from cati.campaigns.service import get_campaign
-from cati.instrument_scoring import scheme_for
 from cati.models import Campaign, CampaignStatus
 from cati.models import Interview as InterviewRow
 from cati.results import service
@@ -101,21 +101,9 @@ class Responses:
     export: service.Export
     statuses: dict[int, dict[str, str]]
 
-    @property
-    def scored(self) -> list[str]:
-        return list(scheme_for(self.instrument).items)
-
-    @property
-    def choice_items(self) -> list[str]:
-        """Answer columns with options (rated or single choice)."""
-        return [
-            c
-            for c in self.export.header
-            if c in self._items and self._items[c].kind in (ItemKind.RATING, ItemKind.SINGLE_CHOICE)
-        ]
-
-    @property
-    def _items(self) -> dict[str, Item]:
+    @cached_property
+    def items(self) -> dict[str, Item]:
+        """The answer items by id (screening items are not exported); built once, read per cell."""
         return {i.id: i for i in self.instrument.items if not i.screening}
 
     def status(self, row: dict[str, str], column: str) -> str | None:
@@ -124,7 +112,7 @@ class Responses:
     def label(self, row: dict[str, str], column: str, lang: Lang) -> str:
         """A cell as the office reads it: option labels, 不知道/拒答, 有效/无效, stratum names."""
         cell = row[column]
-        items = self._items
+        items = self.items
         if column == "stratum":
             for s in self.instrument.strata:
                 if s.id == cell:
@@ -206,7 +194,7 @@ def responses_sav(data: Responses, lang: Lang) -> bytes:
     import pandas as pd
     import pyreadstat
 
-    items = {i.id: i for i in data.instrument.items if not i.screening}
+    items = data.items
     strata = {s.id: k for k, s in enumerate(data.instrument.strata, start=1)}
     missing = MISSING_LABELS[lang]
     columns: dict[str, list[Any]] = {}
