@@ -232,12 +232,13 @@ def saved_after_drop(session: Session, interview_id: int, dropped_at: dt.datetim
     return sum(1 for at in rows if (_aware(at) or dropped_at) > dropped_at)
 
 
-def line_gone(session: Session, *, attempt_id: int, now: dt.datetime, why: str) -> str | None:
+def line_gone(session: Session, *, attempt_id: int, now: dt.datetime, why: str) -> InterviewerSeat | None:
     """Recovery: the seat holding this attempt lost its call (attempt ended, lost, channel gone).
 
     A ``reserved`` seat goes back to ready; an ``on_call`` seat goes to ``wrap_up`` with its case
     and interview kept (resumable) for the interviewer to code (``needs_code``), or for
-    ``auto_code`` after the timeout. Returns the seat's new status (None: no seat held it).
+    ``auto_code`` after the timeout. Returns the seat as left (None: no seat held it), so a caller
+    needs no second look-up for who held the call.
     The caller has taken the seat's lock before the case's (campaign, seat, case, attempt).
     """
     now = _check_now(now)
@@ -269,9 +270,9 @@ def line_gone(session: Session, *, attempt_id: int, now: dt.datetime, why: str) 
             at=now,
         )
     else:
-        return seat.status
+        return seat
     session.flush()
-    return seat.status
+    return seat
 
 
 def release_seat(session: Session, user_id: int, *, now: dt.datetime, reason: str) -> None:
