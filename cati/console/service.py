@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import case as sql_case
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cati import audit, ledger
@@ -228,8 +228,10 @@ def line_dropped_at(session: Session, seat: InterviewerSeat) -> dt.datetime | No
 
 def saved_after_drop(session: Session, interview_id: int, dropped_at: dt.datetime) -> int:
     """How many interview actions were saved after the line dropped (they cannot come from the call)."""
-    rows = session.execute(select(AnswerEvent.at).where(AnswerEvent.interview_id == interview_id)).scalars()
-    return sum(1 for at in rows if (_aware(at) or dropped_at) > dropped_at)
+    count = session.execute(
+        select(func.count()).where(AnswerEvent.interview_id == interview_id, AnswerEvent.at > dropped_at)
+    ).scalar_one()
+    return int(count)
 
 
 def line_gone(session: Session, *, attempt_id: int, now: dt.datetime, why: str) -> InterviewerSeat | None:
