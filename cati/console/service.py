@@ -27,6 +27,7 @@ from cati.campaigns.freeze import ensure_open, refuse_if_closed
 from cati.campaigns.instruments import campaign_instrument, instrument_of
 from cati.cases import service as cases
 from cati.console import states
+from cati.console.labels import item_label
 from cati.errors import Conflict, Invalid, NotFound
 from cati.events import campaign_topic, queue_event
 from cati.messages import localized, seat_word, word
@@ -45,7 +46,7 @@ from cati.models import (
 )
 from questionnaire.engine import BadSavedState, InterviewError, InvalidAction, InvalidAnswer, State
 from questionnaire.engine import Interview as Engine
-from questionnaire.model import Instrument
+from questionnaire.model import Instrument, ItemKind
 
 S = SeatStatus
 
@@ -676,8 +677,6 @@ INTERVIEW_ACTIONS = ("answer", "refuse", "dont_know", "back", "break_off")
 def engine_params(instrument: Instrument, exc: InterviewError) -> dict[str, Any]:
     """The engine error's parameters as the interviewer reads them: an item by its number (never its
     id), the interview's state and the attempted action in words."""
-    from cati.console.labels import item_label
-
     out: dict[str, Any] = {}
     for key, value in exc.params.items():
         if key in ("item", "sent") and isinstance(value, str):
@@ -768,8 +767,6 @@ def _event_details(loaded: Loaded, ev: AnswerEvent) -> dict[str, Any]:
 
 
 def _is_text(instrument: Instrument, item_id: str) -> bool:
-    from questionnaire.model import ItemKind
-
     try:
         return instrument.item(item_id).kind is ItemKind.TEXT
     except KeyError:
@@ -942,8 +939,6 @@ def _aapor_for(choice: Choice, engine: Engine) -> str:
 
 
 def _suggestions(engine: Engine, instrument: Instrument) -> str | None:
-    from questionnaire.model import ItemKind
-
     texts = [
         str(a.value)
         for item_id, a in engine.answers.items()
