@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from cati.messages import bilingual
+
 
 class AppError(Exception):
     """An expected failure with its HTTP status (404, 409, 422 ...), never a 500."""
@@ -28,8 +30,6 @@ class AppError(Exception):
         if detail is None:
             if code is None:
                 raise TypeError("an AppError needs a detail or a code")
-            from cati.messages import bilingual
-
             detail = bilingual(code, params)
         super().__init__(str(detail))
         self.detail = detail

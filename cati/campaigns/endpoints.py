@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Path, Request
 
-from cati.api.deps import CommitOnReturn, SessionDep, SettingsDep, request_now
+from cati.api.deps import CommitOnReturn, SessionDep, SettingsDep, request_dialer, request_now
 from cati.auth.access import ALL_ROLES, require_roles
 from cati.campaigns import service
 from cati.campaigns.close import CloseResult, close_campaign
@@ -22,7 +22,6 @@ from cati.campaigns.schemas import (
     TransitionRequest,
     cross_check,
 )
-from cati.dialing.control import DialerControl, NullDialer
 from cati.models import CampaignStatus, Role, User
 
 router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"], route_class=CommitOnReturn)
@@ -36,7 +35,7 @@ log = logging.getLogger(__name__)
 
 def _hang_up_after_commit(request: Request, tasks: BackgroundTasks, done: CloseResult) -> None:
     """Drop at the PBX the lines the close ended in the database (after the commit, never before)."""
-    dialer: DialerControl = getattr(request.app.state, "dialer", None) or NullDialer()
+    dialer = request_dialer(request)
 
     async def hang_up() -> None:
         for attempt_id in done.summary.hang_up:

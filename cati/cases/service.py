@@ -891,15 +891,15 @@ class ReconcileResult:
 
 def _lock_seats_holding(
     session: Session, *, attempt_id: int | None = None, case_id: int | None = None
-) -> None:
+) -> list[int]:
     """Row-lock the seats holding this attempt (or case): the seat before the case, the order every
-    writer uses (campaign share -> seat -> case -> attempt; docs/recovery.md)."""
+    writer uses (campaign share -> seat -> case -> attempt; docs/recovery.md). Returns their user ids."""
     query = select(InterviewerSeat.user_id).order_by(InterviewerSeat.user_id)
     if attempt_id is not None:
         query = query.where(InterviewerSeat.current_attempt_id == attempt_id)
     else:
         query = query.where(InterviewerSeat.current_case_id == case_id)
-    session.execute(query.with_for_update()).all()
+    return list(session.execute(query.with_for_update()).scalars())
 
 
 def reconcile_open_attempts(
@@ -999,14 +999,8 @@ def settle_stranded_case(session: Session, case_id: int, now: dt.datetime, *, ac
     now = _check_now(now)
     campaign_id = session.execute(select(Case.campaign_id).where(Case.id == case_id)).scalar_one()
     share_lock(session, campaign_id)
-    _lock_seats_holding(session, case_id=case_id)
-    if (
-        session.execute(
-            select(InterviewerSeat.user_id).where(InterviewerSeat.current_case_id == case_id)
-        ).first()
-        is not None
-    ):
-        return False
+    if _lock_seats_holding(session, case_id=case_id):
+        return False  # a seat holds it: not stranded
     c = _lock_case(session, case_id)
     if c.status not in {s.value for s in states.IN_CALL} or _open_attempt(session, c.id) is not None:
         return False

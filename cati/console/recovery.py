@@ -72,12 +72,9 @@ def reconcile(
     into.closed_attempts += result.closed_attempts
     into.rescheduled_cases += result.rescheduled_cases
     for attempt_id in result.closed_attempts:
-        user_id = session.execute(
-            select(InterviewerSeat.user_id).where(InterviewerSeat.current_attempt_id == attempt_id)
-        ).scalar_one_or_none()
-        moved = console.line_gone(session, attempt_id=attempt_id, now=now, why="call lost")
-        if moved == SeatStatus.wrap_up.value and user_id is not None:
-            into.to_code.append(user_id)
+        seat = console.line_gone(session, attempt_id=attempt_id, now=now, why="call lost")
+        if seat is not None and seat.status == SeatStatus.wrap_up.value:
+            into.to_code.append(seat.user_id)
 
 
 def _age_s(now: dt.datetime, since: dt.datetime | None) -> float:
@@ -124,7 +121,8 @@ def sweep(
             continue  # the respondent hung up: the interviewer is coding it
 
         def gone(s: Session, attempt_id: int = attempt_id, why: str = f"call {outcome or 'ended'}") -> object:
-            return console.line_gone(s, attempt_id=attempt_id, now=now(), why=why)
+            seat = console.line_gone(s, attempt_id=attempt_id, now=now(), why=why)
+            return None if seat is None else seat.status
 
         if _step(factory, f"seat {user_id}", gone) == SeatStatus.wrap_up.value:
             out.to_code.append(user_id)

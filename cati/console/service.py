@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import case as sql_case
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cati import audit, ledger
@@ -27,6 +27,7 @@ from cati.campaigns.freeze import ensure_open, refuse_if_closed
 from cati.campaigns.instruments import campaign_instrument, instrument_of
 from cati.cases import service as cases
 from cati.console import states
+from cati.console.labels import item_label
 from cati.errors import Conflict, Invalid, NotFound
 from cati.events import campaign_topic, queue_event
 from cati.messages import localized, seat_word, word
@@ -45,7 +46,7 @@ from cati.models import (
 )
 from questionnaire.engine import BadSavedState, InterviewError, InvalidAction, InvalidAnswer, State
 from questionnaire.engine import Interview as Engine
-from questionnaire.model import Instrument
+from questionnaire.model import Instrument, ItemKind
 
 S = SeatStatus
 
@@ -228,16 +229,19 @@ def line_dropped_at(session: Session, seat: InterviewerSeat) -> dt.datetime | No
 
 def saved_after_drop(session: Session, interview_id: int, dropped_at: dt.datetime) -> int:
     """How many interview actions were saved after the line dropped (they cannot come from the call)."""
-    rows = session.execute(select(AnswerEvent.at).where(AnswerEvent.interview_id == interview_id)).scalars()
-    return sum(1 for at in rows if (_aware(at) or dropped_at) > dropped_at)
+    count = session.execute(
+        select(func.count()).where(AnswerEvent.interview_id == interview_id, AnswerEvent.at > dropped_at)
+    ).scalar_one()
+    return int(count)
 
 
-def line_gone(session: Session, *, attempt_id: int, now: dt.datetime, why: str) -> str | None:
+def line_gone(session: Session, *, attempt_id: int, now: dt.datetime, why: str) -> InterviewerSeat | None:
     """Recovery: the seat holding this attempt lost its call (attempt ended, lost, channel gone).
 
     A ``reserved`` seat goes back to ready; an ``on_call`` seat goes to ``wrap_up`` with its case
     and interview kept (resumable) for the interviewer to code (``needs_code``), or for
-    ``auto_code`` after the timeout. Returns the seat's new status (None: no seat held it).
+    ``auto_code`` after the timeout. Returns the seat as left (None: no seat held it), so a caller
+    needs no second look-up for who held the call.
     The caller has taken the seat's lock before the case's (campaign, seat, case, attempt).
     """
     now = _check_now(now)
@@ -269,9 +273,9 @@ def line_gone(session: Session, *, attempt_id: int, now: dt.datetime, why: str) 
             at=now,
         )
     else:
-        return seat.status
+        return seat
     session.flush()
-    return seat.status
+    return seat
 
 
 def release_seat(session: Session, user_id: int, *, now: dt.datetime, reason: str) -> None:
@@ -673,8 +677,6 @@ INTERVIEW_ACTIONS = ("answer", "refuse", "dont_know", "back", "break_off")
 def engine_params(instrument: Instrument, exc: InterviewError) -> dict[str, Any]:
     """The engine error's parameters as the interviewer reads them: an item by its number (never its
     id), the interview's state and the attempted action in words."""
-    from cati.console.labels import item_label
-
     out: dict[str, Any] = {}
     for key, value in exc.params.items():
         if key in ("item", "sent") and isinstance(value, str):
@@ -765,8 +767,6 @@ def _event_details(loaded: Loaded, ev: AnswerEvent) -> dict[str, Any]:
 
 
 def _is_text(instrument: Instrument, item_id: str) -> bool:
-    from questionnaire.model import ItemKind
-
     try:
         return instrument.item(item_id).kind is ItemKind.TEXT
     except KeyError:
@@ -939,8 +939,6 @@ def _aapor_for(choice: Choice, engine: Engine) -> str:
 
 
 def _suggestions(engine: Engine, instrument: Instrument) -> str | None:
-    from questionnaire.model import ItemKind
-
     texts = [
         str(a.value)
         for item_id, a in engine.answers.items()

@@ -32,6 +32,7 @@ must code it (or it is coded automatically) before it may go ready, pause, offli
 from __future__ import annotations
 
 from cati.errors import Conflict
+from cati.messages import seat_word
 from cati.models import InterviewerSeat, SeatStatus
 from cati.transitions import illegal_move
 
@@ -73,8 +74,6 @@ def transition(seat: InterviewerSeat, target: SeatStatus | str, *, why: str = ""
         TRANSITIONS, SeatStatus(seat.status), goal, subject=f"seat of user {seat.user_id}", why=why
     )
     if problem:
-        from cati.messages import seat_word
-
         raise IllegalSeatTransition(
             problem,
             code="seat.move_not_allowed",
