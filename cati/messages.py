@@ -58,11 +58,9 @@ def bilingual(code: str, params: Mapping[str, Any] | None = None) -> str:
 def request_locale(request: Any) -> str:
     """The reader's locale for an API answer: ``?lang=``, the ``cati_lang`` cookie, then the first
     language of ``Accept-Language``, else zh-CN (the console sends its page's language there)."""
-    from cati.web.i18n import LANG_COOKIE, normalise_locale
+    from cati.web.i18n import chosen_locale, normalise_locale
 
-    found = normalise_locale(request.query_params.get("lang")) or normalise_locale(
-        request.cookies.get(LANG_COOKIE)
-    )
+    found = chosen_locale(request)
     if found:
         return found
     header = request.headers.get("accept-language") or ""

@@ -251,13 +251,16 @@ def normalise_locale(value: str | None) -> str | None:
     return None
 
 
+def chosen_locale(request: Request) -> str | None:
+    """The locale the reader chose: ``?lang=``, then the ``cati_lang`` cookie; None if neither."""
+    return normalise_locale(request.query_params.get("lang")) or normalise_locale(
+        request.cookies.get(LANG_COOKIE)
+    )
+
+
 def locale_for(request: Request) -> str:
     """The page locale: ``?lang=``, then the ``cati_lang`` cookie, then zh-CN."""
-    return (
-        normalise_locale(request.query_params.get("lang"))
-        or normalise_locale(request.cookies.get(LANG_COOKIE))
-        or DEFAULT_LOCALE
-    )
+    return chosen_locale(request) or DEFAULT_LOCALE
 
 
 def other_locale(locale: str) -> str:
