@@ -69,7 +69,7 @@ ZH: Final[dict[str, str]] = {
     "cli_demo.outcome.refusal": "拒访",
     "cli_demo.outcome.screened_out": "甄别不合格",
     "cli_demo.outcome.no_screener": "无人接受甄别",
-    "cli_demo.outcome.callback": "回拨（恢复后自动编码）",
+    "cli_demo.outcome.callback": "约定回拨（访问未完，下次续访）",
 }
 
 EN: Final[dict[str, str]] = {
@@ -141,5 +141,5 @@ EN: Final[dict[str, str]] = {
     "cli_demo.outcome.refusal": "refusal",
     "cli_demo.outcome.screened_out": "screened out",
     "cli_demo.outcome.no_screener": "no screener",
-    "cli_demo.outcome.callback": "callback (coded by recovery)",
+    "cli_demo.outcome.callback": "callback (interview resumed on the next call)",
 }
